@@ -1,0 +1,21 @@
+/* eddy/eddy.h — everything in libeddy. */
+#ifndef EDDY_H
+#define EDDY_H
+
+#include "buffer.h"
+#include "cooperate.h"
+#include "deferred.h"
+#include "endpoint.h"
+#include "error.h"
+#include "line.h"
+#include "log.h"
+#include "process.h"
+#include "protocol.h"
+#include "reactor.h"
+#include "reconnect.h"
+#include "signal.h"
+#include "thread.h"
+#include "transport.h"
+#include "version.h"
+
+#endif

@@ -1,0 +1,52 @@
+/* reactor_struct.h — the reactor's fields; only src/core/reactor.c,
+ * timer.c and looping.c include this. Everyone else goes through
+ * reactor_internal.h. */
+#ifndef EDDY_REACTOR_STRUCT_H
+#define EDDY_REACTOR_STRUCT_H
+
+#include "core/reactor_internal.h"
+
+typedef struct eddy__post_s eddy__post_t;
+struct eddy__post_s {
+  eddy__post_t *next;
+  eddy_call_cb cb;
+  void *arg;
+};
+
+struct eddy_reactor_s {
+  uv_loop_t loop;
+  unsigned flags;
+  uv_thread_t loop_thread;
+  uint64_t fake_now;
+
+  /* Soon-calls: `pending` runs on the next iteration; `running` is the batch
+   * being drained now (kept in the reactor so a cancel can unlink from it). */
+  eddy__soon_t *pending_head, *pending_tail;
+  eddy__soon_t *running_head;
+  uv_idle_t idle;
+
+  /* Timers: a binary min-heap ordered by (due, seq), driven by one uv timer. */
+  eddy_timer_t **heap;
+  size_t heap_len, heap_cap;
+  uint64_t timer_seq;
+  uv_timer_t uv_timer;
+  int in_timer_run;
+
+  /* Calls posted from other threads. */
+  uv_mutex_t post_mutex;
+  uv_async_t async;
+  eddy__post_t *post_head, *post_tail;
+  int post_closed;
+
+  size_t live[EDDY__LIVE_KINDS];
+  struct {
+    void *state;
+    eddy__ext_close_cb close;
+  } ext[EDDY__EXT_COUNT];
+};
+
+/* timer.c */
+void eddy__timers_fire_due(eddy_reactor_t *r, uint64_t limit);
+void eddy__timers_rearm(eddy_reactor_t *r);
+
+#endif

@@ -1,0 +1,3 @@
+#include "eddy/version.h"
+
+const char *eddy_version(void) { return EDDY_VERSION_STRING; }
