@@ -20,8 +20,10 @@ extern "C" {
  * fires with no value), or a negative error (the deferred fails with it). */
 typedef int (*eddy_step_fn)(void *arg);
 
-/* Starts a task. Cancelling the deferred stops the task before its next
- * step. Returns NULL only when out of memory. */
+/* Starts a task; its first step runs on a later loop iteration. Cancelling
+ * the deferred stops the task before its next step. A task still running
+ * when the reactor is freed fails with EDDY_ESTOPPED. Returns NULL only when
+ * out of memory (a NULL step gives a deferred failed with UV_EINVAL). */
 eddy_deferred_t *eddy_cooperate(eddy_reactor_t *r, eddy_step_fn step,
                                 void *arg);
 /* Microseconds of steps per loop iteration (at least 1). */

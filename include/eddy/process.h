@@ -39,12 +39,12 @@ typedef enum {
 } eddy_stdio_t;
 
 typedef struct eddy_spawn_opts_s {
-  const char *file;   /* looked up in PATH when it has no slash */
-  char *const *args;  /* argv, NULL-terminated; args[0] conventionally file */
-  char *const *env;   /* NULL-terminated "K=V"; NULL inherits */
-  const char *cwd;    /* NULL inherits */
+  const char *file;  /* looked up in PATH when it has no slash */
+  char *const *args; /* argv, NULL-terminated; args[0] conventionally file */
+  char *const *env;  /* NULL-terminated "K=V"; NULL inherits */
+  const char *cwd;   /* NULL inherits */
   eddy_stdio_t stdio[3];
-  void *data;         /* copied into the process, see eddy_process_data */
+  void *data; /* copied into the process, see eddy_process_data */
 } eddy_spawn_opts_t;
 
 /* Spawns; errors (ENOENT, EACCES, ...) are returned at once and then no
@@ -52,10 +52,13 @@ typedef struct eddy_spawn_opts_s {
 int eddy_spawn(eddy_reactor_t *r, const eddy_spawn_opts_t *o,
                const eddy_process_ops_t *ops, eddy_process_t **out);
 
-/* Writes to the child's stdin (copied). UV_EPIPE once stdin is closed. */
+/* Writes to the child's stdin (copied). UV_EPIPE once stdin is closed (or
+ * when it is not a pipe); UV_ENOBUFS when more than 16 MiB would be queued
+ * for a child that does not read. */
 int eddy_process_write(eddy_process_t *p, const void *data, size_t len);
 /* Closes the child's stdin after queued data is written (EOF for it). */
 void eddy_process_close_stdin(eddy_process_t *p);
+/* UV_ESRCH once the child has exited. */
 int eddy_process_kill(eddy_process_t *p, int signum);
 pid_t eddy_process_pid(const eddy_process_t *p);
 void *eddy_process_data(const eddy_process_t *p);

@@ -38,7 +38,9 @@ typedef struct eddy_reconnecting_s eddy_reconnecting_t;
 
 typedef struct eddy_reconnect_opts_s {
   eddy_backoff_t backoff;
-  unsigned max_retries; /* 0 = retry for ever */
+  /* 0 = retry for ever; otherwise give up after this many consecutive
+   * failed attempts (connect_failed then gets next_delay_ms UINT64_MAX). */
+  unsigned max_retries;
   /* Optional observers. `next_delay_ms` is UINT64_MAX when giving up. */
   void (*connected)(eddy_reconnecting_t *rc, eddy_protocol_t *p, void *arg);
   void (*connect_failed)(eddy_reconnecting_t *rc, int err,
@@ -46,7 +48,8 @@ typedef struct eddy_reconnect_opts_s {
   void (*connection_lost)(eddy_reconnecting_t *rc, int reason,
                           uint64_t next_delay_ms, void *arg);
   void *arg;
-  /* Source of u for the jitter; NULL uses a PRNG seeded from the clock. */
+  /* Source of u for the jitter, called with `arg`; NULL uses a per-reactor
+   * PRNG seeded from the clock. */
   double (*random)(void *arg);
 } eddy_reconnect_opts_t;
 
@@ -55,13 +58,17 @@ void eddy_reconnect_opts_init(eddy_reconnect_opts_t *o);
 /* Library-owned. Connects to endpoint (a client endpoint string) with f,
  * and again after every failure or lost connection, until stopped or
  * max_retries consecutive failures. The first attempt is made on the next
- * loop iteration. */
+ * loop iteration. Returns 0, EDDY_EPARSE for a bad endpoint, or UV_EINVAL
+ * for bad arguments (factor < 1, jitter outside [0, 1]). f must outlive rc
+ * and every connection it made. While connected, rc observes the protocol
+ * through its lost_hook fields. */
 int eddy_reconnecting_start(eddy_reactor_t *r, const char *endpoint,
                             eddy_factory_t *f, const eddy_reconnect_opts_t *o,
                             eddy_reconnecting_t **out);
 /* Stops trying: cancels a pending retry or attempt. A current connection is
  * left alone (lose it yourself if wanted). Frees rc once nothing refers to it
- * any more; do not use rc afterwards. */
+ * any more; do not use rc afterwards. Also needed after giving up: rc stays
+ * valid until stopped. May be called from the observers. */
 void eddy_reconnecting_stop(eddy_reconnecting_t *rc);
 /* The protocol currently connected, or NULL. */
 eddy_protocol_t *eddy_reconnecting_protocol(const eddy_reconnecting_t *rc);

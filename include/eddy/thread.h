@@ -23,7 +23,9 @@ extern "C" {
 typedef int (*eddy_work_fn)(void *arg, void **result);
 
 /* Cancelling the deferred before the work started removes it from the
- * queue; once started, the work runs to the end and its result is freed. */
+ * queue; once started, the work runs to the end and its result is freed.
+ * Either way the deferred fails with UV_ECANCELED at once. Returns NULL only
+ * when out of memory (a NULL work gives a deferred failed with UV_EINVAL). */
 eddy_deferred_t *eddy_defer_to_thread(eddy_reactor_t *r, eddy_work_fn work,
                                       void *arg, eddy_free_cb result_free);
 
@@ -33,8 +35,10 @@ eddy_deferred_t *eddy_defer_to_thread(eddy_reactor_t *r, eddy_work_fn work,
 int eddy_call_from_thread(eddy_reactor_t *r, eddy_call_cb cb, void *arg);
 
 /* A thread other than the loop's: runs fn(arg, &result) on the loop thread
- * and waits for it. Returns fn's return value (result in *result), or
- * UV_EINVAL when called on the loop thread (it would deadlock). */
+ * and waits for it. Returns fn's return value (result in *result, now the
+ * caller's), UV_EINVAL when called on the loop thread (it would deadlock),
+ * or an error of eddy_call_from_thread. It waits as long as the loop takes
+ * to get there: the reactor must keep running. */
 int eddy_blocking_call_from_thread(eddy_reactor_t *r, eddy_work_fn fn,
                                    void *arg, void **result);
 
