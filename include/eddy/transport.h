@@ -13,6 +13,11 @@
  * TCP connections start with TCP_NODELAY on, since the transport already
  * coalesces the small writes of one iteration.
  *
+ * SIGPIPE: a peer that vanishes must not kill the process. The first socket
+ * transport sets SIGPIPE to ignored if it still has its default action (a
+ * handler the program installed is kept); the failed write then closes the
+ * connection with UV_EPIPE.
+ *
  * BACKPRESSURE: when the bytes queued exceed the high-water mark the
  * protocol's pause_writing is called (on a later iteration); when they drop
  * to the low-water mark, resume_writing. Defaults: 64 KiB / 16 KiB.
