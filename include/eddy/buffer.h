@@ -35,8 +35,10 @@ typedef struct eddy_buf_s {
 /* max: the most bytes the buffer may ever hold (EDDY_BUF_UNLIMITED allowed). */
 void eddy_buf_init(eddy_buf_t *b, size_t max);
 void eddy_buf_free(eddy_buf_t *b);
-/* Makes room for `extra` more bytes. 0, UV_ENOBUFS (over max) or UV_ENOMEM. */
+/* Makes room for `extra` more bytes. 0, UV_ENOBUFS (over max) or UV_ENOMEM.
+ * Never allocates more than max + 1 bytes (the spare one is for a NUL). */
 int eddy_buf_reserve(eddy_buf_t *b, size_t extra);
+/* p may point into b's own data. */
 int eddy_buf_append(eddy_buf_t *b, const void *p, size_t n);
 int eddy_buf_append_str(eddy_buf_t *b, const char *s);
 int eddy_buf_printf(eddy_buf_t *b, const char *fmt, ...)
@@ -58,20 +60,23 @@ char *eddy_buf_tail(eddy_buf_t *b);
 size_t eddy_buf_tail_room(const eddy_buf_t *b);
 void eddy_buf_commit(eddy_buf_t *b, size_t n);
 /* Hands the bytes to the caller (free() them); the buffer is left empty.
- * Returns NULL when empty. The bytes are followed by a NUL not counted in
- * *len. */
+ * Returns NULL (and *len = 0) when empty, or when out of memory, in which
+ * case the buffer keeps its bytes. The bytes are followed by a NUL not
+ * counted in *len. */
 char *eddy_buf_detach(eddy_buf_t *b, size_t *len);
 
 typedef struct eddy_slice_s eddy_slice_t;
 typedef void (*eddy_slice_free_cb)(void *data, void *arg);
 
-/* A slice holding a copy of data. NULL only when out of memory. */
+/* A slice holding a copy of data, followed by a NUL not counted in its
+ * length. NULL only when out of memory. */
 eddy_slice_t *eddy_slice_new(const void *data, size_t len);
 /* A slice over caller memory; free_fn(data, arg) runs when the last
  * reference goes (free_fn may be NULL for static data). */
-eddy_slice_t *eddy_slice_wrap(void *data, size_t len, eddy_slice_free_cb free_fn,
-                              void *arg);
-/* Takes over the bytes of b (b is left empty). */
+eddy_slice_t *eddy_slice_wrap(void *data, size_t len,
+                              eddy_slice_free_cb free_fn, void *arg);
+/* Takes over the bytes of b (b is left empty). NULL only when out of memory,
+ * and then b keeps its bytes. */
 eddy_slice_t *eddy_slice_from_buf(eddy_buf_t *b);
 /* A view of [off, off+len) of parent that keeps parent alive. NULL when the
  * range is outside parent or out of memory. */

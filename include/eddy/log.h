@@ -43,7 +43,9 @@ void eddy_logv(eddy_log_level_t level, const char *event, const char *fmt,
     ;
 
 /* Writes s into buf as a log value: unchanged when it is a plain token,
- * otherwise in double quotes with \" \\ \n escaped. Returns buf. */
+ * otherwise in double quotes with \" \\ \n escaped and other control bytes
+ * shown as '?'. A value too long for buf is cut, keeping its closing quote
+ * (empty when size < 3). Returns buf. */
 const char *eddy_log_quote(char *buf, size_t size, const char *s);
 
 void eddy_log_set_level(eddy_log_level_t level);
@@ -58,8 +60,8 @@ void eddy_log_to_stderr(void);
 int eddy_log_to_file(const char *path);
 int eddy_log_reopen(void);
 void eddy_log_to_syslog(const char *ident);
-/* cb runs under the logger's lock: it must not log itself. NULL restores
- * stderr. */
+/* cb runs under the logger's lock: it must not change the sink, and lines it
+ * logs itself are dropped. NULL restores stderr. */
 void eddy_log_to_sink(eddy_log_sink_cb cb, void *arg);
 
 #ifdef __cplusplus

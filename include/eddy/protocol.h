@@ -38,8 +38,9 @@ typedef struct eddy_addr_s {
   socklen_t len; /* 0 when unknown (for example an unnamed Unix socket) */
 } eddy_addr_t;
 
-/* "127.0.0.1:7700", "[::1]:7700", "unix:/run/eddy.sock" or "unix:" (unnamed).
- * Returns the length written (truncated to size - 1), like snprintf. */
+/* "127.0.0.1:7700", "[::1]:7700", "unix:/run/eddy.sock", "unix:" (unnamed),
+ * "unix:@name" (Linux abstract) or "unknown" (len 0). Returns the length the
+ * text needs (what is written is truncated to size - 1), like snprintf. */
 int eddy_addr_format(const eddy_addr_t *a, char *buf, size_t size);
 /* The port of an IP address, 0 otherwise. */
 int eddy_addr_port(const eddy_addr_t *a);
@@ -57,7 +58,8 @@ typedef struct eddy_protocol_ops_s {
    * the write that crossed the mark. */
   void (*pause_writing)(eddy_protocol_t *p);
   void (*resume_writing)(eddy_protocol_t *p);
-  /* Last call; free the protocol here. */
+  /* Last call; free the protocol here (never in connection_lost: the
+   * protocol is still used after connection_lost returns). */
   void (*destroy)(eddy_protocol_t *p);
 } eddy_protocol_ops_t;
 

@@ -42,12 +42,18 @@ int eddy_reactor_new(eddy_reactor_t **out, unsigned flags);
 
 /* Frees the reactor. Returns 0 when everything was closed; otherwise returns
  * EDDY_EBUSYCLOSE, logs what is still open (handles, timers, soon-calls, live
- * deferreds) and frees nothing, so a test can assert a clean shutdown with
- * `cr_assert_eq(eddy_reactor_free(r), 0)`. */
+ * deferreds, libuv requests in flight) and frees nothing, so a test can
+ * assert a clean shutdown with `cr_assert_eq(eddy_reactor_free(r), 0)`.
+ * It first runs calls already posted from other threads (eddy_call_from_thread
+ * then fails with EDDY_ESTOPPED until free returns), closes the reactor's own
+ * extensions (cooperator, signal watchers), and runs the loop without
+ * blocking so pending close callbacks complete. Not from a callback running
+ * on r's loop. */
 int eddy_reactor_free(eddy_reactor_t *r);
 
 /* Runs the loop until eddy_reactor_stop() or until nothing is left that
- * could produce an event. Returns 0 or a negative error. */
+ * could produce an event. The wake-up used by eddy_call_from_thread does not
+ * by itself keep the loop running. Returns 0 or a negative error. */
 int eddy_reactor_run(eddy_reactor_t *r);
 
 /* Runs one loop iteration. With block = 0 it never waits for I/O. Returns
@@ -76,13 +82,18 @@ uv_loop_t *eddy_reactor_loop(eddy_reactor_t *r);
 
 /* Runs cb(arg) on the next loop iteration, in FIFO order. Calls scheduled
  * from inside a soon-call run on the following iteration, so a chain of
- * soon-calls cannot starve I/O. Returns 0 or UV_ENOMEM. */
+ * soon-calls cannot starve I/O. Returns 0, UV_EINVAL (cb NULL) or
+ * UV_ENOMEM. */
 int eddy_call_soon(eddy_reactor_t *r, eddy_call_cb cb, void *arg);
 
 /* ---- Timers (caller-owned) ---------------------------------------------
  * An eddy_timer_t lives in the caller's memory, allocates nothing, and needs
  * no close: stopping it (or letting it fire) removes it from the reactor.
- * Timers with equal deadlines fire in the order they were started. */
+ * Timers with equal deadlines fire in the order they were started. A timer
+ * (re)started with zero delay from a timer callback fires on the next loop
+ * iteration, not in the current one, so a timer re-arming itself with zero
+ * delay cannot starve I/O (with a fake clock it fires again within the same
+ * eddy_reactor_advance, for at most 1000 rounds). */
 typedef struct eddy_timer_s eddy_timer_t;
 typedef void (*eddy_timer_cb)(eddy_timer_t *t);
 
@@ -97,7 +108,8 @@ struct eddy_timer_s {
 };
 
 void eddy_timer_init(eddy_reactor_t *r, eddy_timer_t *t);
-/* (Re)arms t to call cb after delay_ms. Returns 0 or UV_ENOMEM. */
+/* (Re)arms t to call cb after delay_ms (the deadline saturates at
+ * UINT64_MAX). Returns 0, UV_EINVAL (cb NULL) or UV_ENOMEM. */
 int eddy_timer_start(eddy_timer_t *t, uint64_t delay_ms, eddy_timer_cb cb);
 /* Disarms t; harmless when it is not armed. */
 void eddy_timer_stop(eddy_timer_t *t);
@@ -135,10 +147,12 @@ struct eddy_looping_s {
 
 void eddy_looping_init(eddy_reactor_t *r, eddy_looping_t *lc,
                        eddy_looping_cb cb);
-/* Starts calling cb every interval_ms (> 0, else UV_EINVAL). With now != 0
- * the first run is due at once — on the next loop iteration, or with a fake
- * clock on the next eddy_reactor_advance (even by 0) — else after one
- * interval. The callback may stop or restart the looping call. */
+/* Starts calling cb every interval_ms (> 0, else UV_EINVAL; also UV_EINVAL
+ * without a callback, UV_ENOMEM). With now != 0 the first run is due at
+ * once — on the next loop iteration, or with a fake clock on the next
+ * eddy_reactor_advance (even by 0) — else after one interval. The callback
+ * may stop or restart the looping call. Restarting a running call starts a
+ * new schedule from now. */
 int eddy_looping_start(eddy_looping_t *lc, uint64_t interval_ms, int now);
 void eddy_looping_stop(eddy_looping_t *lc);
 int eddy_looping_running(const eddy_looping_t *lc);

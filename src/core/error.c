@@ -1,6 +1,10 @@
 /* error.c — messages and names for libuv's codes and eddy's own. */
 #include "eddy/error.h"
 
+/* libuv's own *_r functions copy even its known messages into the caller's
+ * buffer, so two calls in one printf would show the same text. Known codes
+ * (eddy's and those of the libuv we were built with) get static strings;
+ * only unknown codes use the per-thread buffer. */
 const char *eddy_strerror(int err) {
   switch (err) {
 #define EDDY__ERR_MSG(name, value, msg)                                        \
@@ -8,13 +12,16 @@ const char *eddy_strerror(int err) {
     return msg;
     EDDY_ERRNO_MAP(EDDY__ERR_MSG)
 #undef EDDY__ERR_MSG
+#define EDDY__UV_MSG(name, msg)                                                \
+  case UV_##name:                                                              \
+    return msg;
+    UV_ERRNO_MAP(EDDY__UV_MSG)
+#undef EDDY__UV_MSG
   case 0:
     return "success";
   default:
     break;
   }
-  /* uv_strerror allocates (and leaks) a string for codes it does not know;
-   * the _r variant writes into our per-thread buffer instead. */
   static _Thread_local char buf[80];
   return uv_strerror_r(err, buf, sizeof(buf));
 }
@@ -26,6 +33,11 @@ const char *eddy_err_name(int err) {
     return #name;
     EDDY_ERRNO_MAP(EDDY__ERR_NAME)
 #undef EDDY__ERR_NAME
+#define EDDY__UV_NAME(name, msg)                                               \
+  case UV_##name:                                                              \
+    return #name;
+    UV_ERRNO_MAP(EDDY__UV_NAME)
+#undef EDDY__UV_NAME
   case 0:
     return "OK";
   default:

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,32 +19,33 @@
 typedef enum { SINK_STDERR, SINK_FILE, SINK_SYSLOG, SINK_CUSTOM } sink_kind_t;
 
 static uv_once_t once = UV_ONCE_INIT;
-static uv_mutex_t lock;
-static eddy_log_level_t min_level = EDDY_LOG_INFO;
+static uv_mutex_t lock; /* guards the sink; held while a line is written */
+/* Atomic, so that a filtered-out line costs no lock. */
+static atomic_int min_level = EDDY_LOG_INFO;
 static sink_kind_t sink = SINK_STDERR;
 static int file_fd = -1;
 static char *file_path;
+static char *syslog_ident; /* openlog keeps the pointer: we own a copy */
 static eddy_log_sink_cb custom_cb;
 static void *custom_arg;
+/* Set while this thread is inside the sink: a sink that logs would take the
+ * lock it already holds; its line is dropped instead. */
+static _Thread_local int in_sink;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error",
                                           "off"};
 
-static void init_lock(void) { uv_mutex_init(&lock); }
+static void init_lock(void) {
+  uv_mutex_init(&lock);
+}
 
 void eddy_log_set_level(eddy_log_level_t level) {
-  uv_once(&once, init_lock);
-  uv_mutex_lock(&lock);
-  min_level = level;
-  uv_mutex_unlock(&lock);
+  atomic_store_explicit(&min_level, (int)level, memory_order_relaxed);
 }
 
 eddy_log_level_t eddy_log_get_level(void) {
-  uv_once(&once, init_lock);
-  uv_mutex_lock(&lock);
-  eddy_log_level_t level = min_level;
-  uv_mutex_unlock(&lock);
-  return level;
+  return (eddy_log_level_t)atomic_load_explicit(&min_level,
+                                                memory_order_relaxed);
 }
 
 int eddy_log_parse_level(const char *name, eddy_log_level_t *out) {
@@ -73,43 +75,53 @@ const char *eddy_log_quote(char *buf, size_t size, const char *s) {
   if (s == NULL)
     s = "";
   if (is_plain(s)) {
-    snprintf(buf, size, "%s", s);
+    snprintf(buf, size, "%s", s); /* a cut plain token is still plain */
+    return buf;
+  }
+  if (size < 3) { /* not even room for "" */
+    buf[0] = '\0';
     return buf;
   }
   size_t o = 0;
   buf[o++] = '"';
-  for (const char *p = s; *p && o + 3 < size; p++) {
+  for (const char *p = s; *p; p++) {
     unsigned char c = (unsigned char)*p;
-    if (c == '"' || c == '\\') {
+    int escaped = c == '"' || c == '\\' || c == '\n';
+    /* Room for this byte (or its two-byte escape, never split), the closing
+     * quote and the NUL; so a cut value is still well quoted. */
+    if (o + (escaped ? 2u : 1u) + 2 > size)
+      break;
+    if (escaped) {
       buf[o++] = '\\';
-      buf[o++] = (char)c;
-    } else if (c == '\n') {
-      buf[o++] = '\\';
-      buf[o++] = 'n';
-    } else if (c < ' ' || c == 0x7f) {
-      buf[o++] = '?';
+      buf[o++] = c == '\n' ? 'n' : (char)c;
     } else {
-      buf[o++] = (char)c;
+      buf[o++] = c < ' ' || c == 0x7f ? '?' : (char)c;
     }
   }
-  if (o + 1 < size)
-    buf[o++] = '"';
-  buf[o < size ? o : size - 1] = '\0';
+  buf[o++] = '"';
+  buf[o] = '\0';
   return buf;
 }
 
-static void close_file_locked(void) {
+/* Releases what the current sink holds, before another replaces it. */
+static void close_sink_locked(void) {
   if (file_fd >= 0)
     close(file_fd);
   file_fd = -1;
   free(file_path);
   file_path = NULL;
+  if (sink == SINK_SYSLOG) {
+    closelog();
+    free(syslog_ident);
+    syslog_ident = NULL;
+  }
+  sink = SINK_STDERR;
 }
 
 void eddy_log_to_stderr(void) {
   uv_once(&once, init_lock);
   uv_mutex_lock(&lock);
-  close_file_locked();
+  close_sink_locked();
   sink = SINK_STDERR;
   uv_mutex_unlock(&lock);
 }
@@ -130,7 +142,7 @@ int eddy_log_to_file(const char *path) {
     return UV_ENOMEM;
   }
   uv_mutex_lock(&lock);
-  close_file_locked();
+  close_sink_locked();
   file_fd = fd;
   file_path = copy;
   sink = SINK_FILE;
@@ -157,9 +169,12 @@ int eddy_log_reopen(void) {
 
 void eddy_log_to_syslog(const char *ident) {
   uv_once(&once, init_lock);
+  /* Out of memory gives a NULL ident: syslog then uses the program name. */
+  char *copy = ident != NULL ? strdup(ident) : NULL;
   uv_mutex_lock(&lock);
-  close_file_locked();
-  openlog(ident, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+  close_sink_locked();
+  openlog(copy, LOG_PID | LOG_NDELAY, LOG_DAEMON);
+  syslog_ident = copy;
   sink = SINK_SYSLOG;
   uv_mutex_unlock(&lock);
 }
@@ -167,7 +182,7 @@ void eddy_log_to_syslog(const char *ident) {
 void eddy_log_to_sink(eddy_log_sink_cb cb, void *arg) {
   uv_once(&once, init_lock);
   uv_mutex_lock(&lock);
-  close_file_locked();
+  close_sink_locked();
   custom_cb = cb;
   custom_arg = arg;
   sink = cb != NULL ? SINK_CUSTOM : SINK_STDERR;
@@ -186,44 +201,54 @@ static void write_all(int fd, const char *p, size_t n) {
   }
 }
 
+/* "ts=2026-11-21T23:13:10.123Z " into line; returns its length. */
+static size_t format_ts(char *line, size_t size) {
+  uv_timeval64_t tv;
+  uv_gettimeofday(&tv);
+  time_t secs = (time_t)tv.tv_sec;
+  struct tm tm;
+  gmtime_r(&secs, &tm);
+  size_t n = strftime(line, size, "ts=%Y-%m-%dT%H:%M:%S", &tm);
+  int w = snprintf(line + n, size - n, ".%03dZ ", (int)(tv.tv_usec / 1000));
+  return w < 0 || (size_t)w >= size - n ? n : n + (size_t)w;
+}
+
 void eddy_logv(eddy_log_level_t level, const char *event, const char *fmt,
                va_list ap) {
-  uv_once(&once, init_lock);
-  if (level < EDDY_LOG_DEBUG || level >= EDDY_LOG_OFF)
+  if ((int)level < (int)EDDY_LOG_DEBUG || (int)level >= (int)EDDY_LOG_OFF ||
+      (int)level < atomic_load_explicit(&min_level, memory_order_relaxed) ||
+      in_sink)
     return;
-  char line[LINE_MAX_BYTES + 1];
-  size_t n = 0;
-  uv_mutex_lock(&lock);
-  if (level < min_level) {
-    uv_mutex_unlock(&lock);
-    return;
-  }
-  if (sink != SINK_SYSLOG) {
-    uv_timeval64_t tv;
-    uv_gettimeofday(&tv);
-    time_t secs = (time_t)tv.tv_sec;
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    n = strftime(line, sizeof(line), "ts=%Y-%m-%dT%H:%M:%S", &tm);
-    n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03dZ ",
-                          (int)(tv.tv_usec / 1000));
-  }
-  int w = snprintf(line + n, sizeof(line) - n, "level=%s event=%s",
-                   level_names[level], event != NULL ? event : "-");
-  n = w < 0 ? n : n + (size_t)w;
-  if (n < sizeof(line) - 1 && fmt != NULL && *fmt != '\0') {
-    line[n++] = ' ';
-    w = vsnprintf(line + n, sizeof(line) - n, fmt, ap);
-    n = w < 0 ? n : n + (size_t)w;
+  /* The caller's text is formatted outside the lock, so threads only queue
+   * for the write itself. */
+  char body[LINE_MAX_BYTES + 1];
+  int w = snprintf(body, sizeof(body), "level=%s event=%s", level_names[level],
+                   event != NULL ? event : "-");
+  size_t n = w < 0 ? 0 : (size_t)w;
+  if (n < sizeof(body) - 1 && fmt != NULL && *fmt != '\0') {
+    body[n] = ' ';
+    w = vsnprintf(body + n + 1, sizeof(body) - n - 1, fmt, ap);
+    if (w >= 0)
+      n += 1 + (size_t)w;
   }
   if (n > LINE_MAX_BYTES)
-    n = LINE_MAX_BYTES; /* truncated, never split */
-  line[n] = '\0';
+    n = LINE_MAX_BYTES;
+
+  uv_once(&once, init_lock);
+  uv_mutex_lock(&lock);
+  /* The line, cut at LINE_MAX_BYTES (truncated, never split), then room for
+   * the newline of the fd sinks. */
+  char line[LINE_MAX_BYTES + 2];
+  size_t m = sink != SINK_SYSLOG ? format_ts(line, LINE_MAX_BYTES + 1) : 0;
+  size_t take = n < LINE_MAX_BYTES - m ? n : LINE_MAX_BYTES - m;
+  memcpy(line + m, body, take);
+  m += take;
+  line[m] = '\0';
   switch (sink) {
   case SINK_STDERR:
   case SINK_FILE:
-    line[n] = '\n';
-    write_all(sink == SINK_FILE ? file_fd : STDERR_FILENO, line, n + 1);
+    line[m] = '\n';
+    write_all(sink == SINK_FILE ? file_fd : STDERR_FILENO, line, m + 1);
     break;
   case SINK_SYSLOG: {
     static const int prio[] = {LOG_DEBUG, LOG_INFO, LOG_WARNING, LOG_ERR};
@@ -231,14 +256,15 @@ void eddy_logv(eddy_log_level_t level, const char *event, const char *fmt,
     break;
   }
   case SINK_CUSTOM:
+    in_sink = 1;
     custom_cb(level, line, custom_arg);
+    in_sink = 0;
     break;
   }
   uv_mutex_unlock(&lock);
 }
 
-void eddy_log(eddy_log_level_t level, const char *event, const char *fmt,
-              ...) {
+void eddy_log(eddy_log_level_t level, const char *event, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
   eddy_logv(level, event, fmt, ap);

@@ -18,7 +18,12 @@ static void arm_next(eddy_looping_t *lc) {
   uint64_t due_tick = elapsed / lc->interval + 1; /* first tick after now */
   if (due_tick > next)
     next = due_tick;
-  uint64_t due = lc->start + next * lc->interval;
+  /* Saturate: with a huge interval start + next * interval would wrap into
+   * the past and the call would fire at once, every iteration. */
+  uint64_t due = next > (UINT64_MAX - lc->start) / lc->interval
+                     ? UINT64_MAX
+                     : lc->start + next * lc->interval;
+  /* Cannot fail: the timer was just removed from the heap, leaving room. */
   eddy_timer_start(&lc->timer, due > now ? due - now : 0, looping_fire);
 }
 
@@ -52,13 +57,10 @@ int eddy_looping_start(eddy_looping_t *lc, uint64_t interval_ms, int now) {
     return UV_EINVAL;
   lc->interval = interval_ms;
   lc->start = eddy_reactor_now(lc->timer.reactor);
-  lc->running = 1;
-  if (now) {
-    lc->last_tick = UINT64_MAX;
-    return eddy_timer_start(&lc->timer, 0, looping_fire);
-  }
-  lc->last_tick = 0;
-  return eddy_timer_start(&lc->timer, interval_ms, looping_fire);
+  lc->last_tick = now ? UINT64_MAX : 0;
+  int rc = eddy_timer_start(&lc->timer, now ? 0 : interval_ms, looping_fire);
+  lc->running = rc == 0;
+  return rc;
 }
 
 void eddy_looping_stop(eddy_looping_t *lc) {
@@ -66,4 +68,6 @@ void eddy_looping_stop(eddy_looping_t *lc) {
   eddy_timer_stop(&lc->timer);
 }
 
-int eddy_looping_running(const eddy_looping_t *lc) { return lc->running; }
+int eddy_looping_running(const eddy_looping_t *lc) {
+  return lc->running;
+}

@@ -34,9 +34,19 @@ int eddy_reactor_new(eddy_reactor_t **out, unsigned flags) {
   r->loop_thread = uv_thread_self();
   uv_idle_init(&r->loop, &r->idle);
   uv_timer_init(&r->loop, &r->uv_timer);
-  uv_async_init(&r->loop, &r->async, async_cb);
-  /* The wake-up handle alone must not keep run() going: posts are only
-   * expected while the loop has other work, as with Twisted's reactor. */
+  rc = uv_async_init(&r->loop, &r->async, async_cb);
+  if (rc != 0) { /* no eventfd left (EMFILE): undo what was opened */
+    uv_close((uv_handle_t *)&r->idle, NULL);
+    uv_close((uv_handle_t *)&r->uv_timer, NULL);
+    uv_run(&r->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&r->loop);
+    uv_mutex_destroy(&r->post_mutex);
+    free(r);
+    return rc;
+  }
+  /* The wake-up handle alone must not keep run() going: a thread that may
+   * post some day must not make run() wait for ever. Posts already queued
+   * when run() starts are still delivered (see before_run). */
   uv_unref((uv_handle_t *)&r->async);
   r->idle.data = r;
   r->uv_timer.data = r;
@@ -54,15 +64,28 @@ static int is_internal(const eddy_reactor_t *r, const uv_handle_t *h) {
 typedef struct {
   eddy_reactor_t *r;
   size_t open;
+  size_t closing;
+  int log;
 } walk_state_t;
 
 static void count_open(uv_handle_t *h, void *arg) {
   walk_state_t *w = arg;
-  if (is_internal(w->r, h) || uv_is_closing(h))
+  if (is_internal(w->r, h))
     return;
+  if (uv_is_closing(h)) {
+    w->closing++;
+    return;
+  }
   w->open++;
-  eddy_log(EDDY_LOG_ERROR, "reactor.open_handle", "type=%s active=%d",
-           uv_handle_type_name(uv_handle_get_type(h)), uv_is_active(h));
+  if (w->log)
+    eddy_log(EDDY_LOG_ERROR, "reactor.open_handle", "type=%s active=%d",
+             uv_handle_type_name(uv_handle_get_type(h)), uv_is_active(h));
+}
+
+static size_t count_closing(eddy_reactor_t *r) {
+  walk_state_t w = {r, 0, 0, 0};
+  uv_walk(&r->loop, count_open, &w);
+  return w.closing;
 }
 
 static size_t count_left(eddy_reactor_t *r) {
@@ -78,19 +101,60 @@ static size_t count_left(eddy_reactor_t *r) {
     eddy_log(EDDY_LOG_ERROR, "reactor.open_timers", "count=%zu", r->heap_len);
     left += r->heap_len;
   }
-  if (r->pending_head != NULL || r->running_head != NULL) {
-    eddy_log(EDDY_LOG_ERROR, "reactor.open_soon_calls", NULL);
+  size_t soon = 0;
+  for (const eddy__soon_t *s = r->pending_head; s != NULL; s = s->next)
+    soon++;
+  for (const eddy__soon_t *s = r->running_head; s != NULL; s = s->next)
+    soon++;
+  if (soon != 0) {
+    eddy_log(EDDY_LOG_ERROR, "reactor.open_soon_calls", "count=%zu", soon);
+    left += soon;
+  }
+  walk_state_t w = {r, 0, 0, 1};
+  uv_walk(&r->loop, count_open, &w);
+  left += w.open;
+  if (left != 0)
+    return left;
+  /* No timer or soon-call is due, so our own handles must not keep the loop
+   * alive; if it still is, libuv requests (a write, a connect, a DNS lookup,
+   * pool work) are in flight, and freeing would block on them or let their
+   * callbacks run on freed memory. */
+  uv_idle_stop(&r->idle);
+  r->rearm_from_idle = 0;
+  uv_timer_stop(&r->uv_timer);
+  if (uv_loop_alive(&r->loop)) {
+    if (w.closing != 0)
+      eddy_log(EDDY_LOG_ERROR, "reactor.closing_handles", "count=%zu",
+               w.closing);
+    else
+      eddy_log(EDDY_LOG_ERROR, "reactor.open_requests", NULL);
     left++;
   }
-  walk_state_t w = {r, 0};
-  uv_walk(&r->loop, count_open, &w);
-  return left + w.open;
+  return left;
 }
 
-int eddy_reactor_free(eddy_reactor_t *r) {
-  if (r == NULL)
-    return 0;
-  /* Extensions (cooperator, signal watchers) close their own handles. */
+/* Closes the cross-thread queue and runs what was already posted: a post that
+ * returned 0 is a promise (a thread may be blocked waiting for it), so it is
+ * delivered, never dropped. Returns with posting refused (EDDY_ESTOPPED). */
+static void close_posts(eddy_reactor_t *r) {
+  uv_mutex_lock(&r->post_mutex);
+  r->post_closed = 1;
+  eddy__post_t *p = r->post_head;
+  r->post_head = r->post_tail = NULL;
+  uv_mutex_unlock(&r->post_mutex);
+  uv_unref((uv_handle_t *)&r->async); /* see before_run */
+  while (p != NULL) {
+    eddy__post_t *next = p->next;
+    eddy_call_cb cb = p->cb;
+    void *arg = p->arg;
+    free(p);
+    cb(arg);
+    p = next;
+  }
+}
+
+/* Extensions (cooperator, signal watchers) close their own handles. */
+static void close_exts(eddy_reactor_t *r) {
   for (int i = 0; i < EDDY__EXT_COUNT; i++) {
     if (r->ext[i].close != NULL) {
       eddy__ext_close_cb close_cb = r->ext[i].close;
@@ -100,21 +164,32 @@ int eddy_reactor_free(eddy_reactor_t *r) {
       close_cb(r, state);
     }
   }
-  /* Let pending close callbacks run before judging what is left. */
-  uv_run(&r->loop, UV_RUN_NOWAIT);
-  if (count_left(r) != 0)
-    return EDDY_EBUSYCLOSE;
+}
 
-  uv_mutex_lock(&r->post_mutex);
-  r->post_closed = 1;
-  eddy__post_t *p = r->post_head;
-  r->post_head = r->post_tail = NULL;
-  uv_mutex_unlock(&r->post_mutex);
-  while (p != NULL) { /* posted after the last run: never delivered */
-    eddy__post_t *next = p->next;
-    free(p);
-    p = next;
+int eddy_reactor_free(eddy_reactor_t *r) {
+  if (r == NULL)
+    return 0;
+  close_posts(r);
+  close_exts(r);
+  /* Let pending close callbacks run before judging what is left; a close
+   * callback may close another handle, so go on while any are closing. */
+  for (int i = 0; i < 16; i++) {
+    uv_run(&r->loop, UV_RUN_NOWAIT);
+    if (count_closing(r) == 0)
+      break;
   }
+  if (count_left(r) != 0) {
+    uv_mutex_lock(&r->post_mutex);
+    r->post_closed = 0; /* nothing freed: the reactor works as before */
+    uv_mutex_unlock(&r->post_mutex);
+    if (r->pending_head != NULL)
+      uv_idle_start(&r->idle, idle_cb);
+    eddy__timers_rearm(r);
+    return EDDY_EBUSYCLOSE;
+  }
+  /* The loop runs above may have created an extension again (a callback
+   * that used the cooperator, say); it holds nothing due, so just close it. */
+  close_exts(r);
   uv_close((uv_handle_t *)&r->idle, NULL);
   uv_close((uv_handle_t *)&r->uv_timer, NULL);
   uv_close((uv_handle_t *)&r->async, NULL);
@@ -128,18 +203,37 @@ int eddy_reactor_free(eddy_reactor_t *r) {
   return 0;
 }
 
+static void before_run(eddy_reactor_t *r) {
+  /* Written only when the loop moves to another thread, so that the usual
+   * case (run where created) never writes while another thread reads it in
+   * eddy__reactor_is_loop_thread. */
+  uv_thread_t self = uv_thread_self();
+  if (!uv_thread_equal(&self, &r->loop_thread))
+    r->loop_thread = self;
+  /* The wake-up handle is unreferenced, so posts made while the loop was
+   * not running would be left behind by a loop with nothing else to do.
+   * Hold a reference until async_cb has delivered them. */
+  uv_mutex_lock(&r->post_mutex);
+  int queued = r->post_head != NULL;
+  uv_mutex_unlock(&r->post_mutex);
+  if (queued)
+    uv_ref((uv_handle_t *)&r->async);
+}
+
 int eddy_reactor_run(eddy_reactor_t *r) {
-  r->loop_thread = uv_thread_self();
+  before_run(r);
   uv_run(&r->loop, UV_RUN_DEFAULT);
   return 0;
 }
 
 int eddy_reactor_run_once(eddy_reactor_t *r, int block) {
-  r->loop_thread = uv_thread_self();
+  before_run(r);
   return uv_run(&r->loop, block ? UV_RUN_ONCE : UV_RUN_NOWAIT);
 }
 
-void eddy_reactor_stop(eddy_reactor_t *r) { uv_stop(&r->loop); }
+void eddy_reactor_stop(eddy_reactor_t *r) {
+  uv_stop(&r->loop);
+}
 
 uint64_t eddy_reactor_now(const eddy_reactor_t *r) {
   if (r->flags & EDDY_REACTOR_FAKE_CLOCK)
@@ -151,7 +245,9 @@ int eddy_reactor_is_fake(const eddy_reactor_t *r) {
   return (r->flags & EDDY_REACTOR_FAKE_CLOCK) != 0;
 }
 
-uv_loop_t *eddy_reactor_loop(eddy_reactor_t *r) { return &r->loop; }
+uv_loop_t *eddy_reactor_loop(eddy_reactor_t *r) {
+  return &r->loop;
+}
 
 int eddy__reactor_is_loop_thread(const eddy_reactor_t *r) {
   uv_thread_t self = uv_thread_self();
@@ -208,6 +304,8 @@ void eddy__reactor_soon_cancel(eddy_reactor_t *r, eddy__soon_t *s) {
 }
 
 int eddy_call_soon(eddy_reactor_t *r, eddy_call_cb cb, void *arg) {
+  if (cb == NULL)
+    return UV_EINVAL;
   eddy__soon_t *s = calloc(1, sizeof(*s));
   if (s == NULL)
     return UV_ENOMEM;
@@ -218,6 +316,10 @@ int eddy_call_soon(eddy_reactor_t *r, eddy_call_cb cb, void *arg) {
 
 static void idle_cb(uv_idle_t *h) {
   eddy_reactor_t *r = h->data;
+  if (r->rearm_from_idle) {
+    r->rearm_from_idle = 0;
+    eddy__timers_rearm(r);
+  }
   /* Take the batch queued so far; what these calls queue runs next time. */
   r->running_head = r->pending_head;
   r->pending_head = r->pending_tail = NULL;
@@ -258,30 +360,38 @@ int eddy__reactor_post(eddy_reactor_t *r, eddy_call_cb cb, void *arg) {
   else
     r->post_head = p;
   r->post_tail = p;
-  uv_mutex_unlock(&r->post_mutex);
-  /* uv_async_send coalesces; async_cb drains the whole queue each time. */
+  /* Sent under the lock: once eddy_reactor_free has closed the queue (under
+   * this lock) no thread can still be about to touch the async handle. */
   uv_async_send(&r->async);
+  uv_mutex_unlock(&r->post_mutex);
   return 0;
 }
 
 static void async_cb(uv_async_t *h) {
   eddy_reactor_t *r = h->data;
-  for (;;) {
-    uv_mutex_lock(&r->post_mutex);
-    eddy__post_t *p = r->post_head;
-    r->post_head = r->post_tail = NULL;
-    uv_mutex_unlock(&r->post_mutex);
-    if (p == NULL)
-      return;
-    while (p != NULL) {
-      eddy__post_t *next = p->next;
-      eddy_call_cb cb = p->cb;
-      void *arg = p->arg;
-      free(p);
-      cb(arg);
-      p = next;
-    }
+  /* uv_async_send coalesces, so take everything queued so far. Posts made
+   * while these run (even from the loop thread) sent their own wake-up and
+   * run on the next iteration: a steady stream cannot starve I/O. */
+  uv_mutex_lock(&r->post_mutex);
+  eddy__post_t *p = r->post_head;
+  r->post_head = r->post_tail = NULL;
+  uv_mutex_unlock(&r->post_mutex);
+  while (p != NULL) {
+    eddy__post_t *next = p->next;
+    eddy_call_cb cb = p->cb;
+    void *arg = p->arg;
+    free(p);
+    cb(arg);
+    p = next;
   }
+  /* See before_run: hold the loop while posts wait for their wake-up. */
+  uv_mutex_lock(&r->post_mutex);
+  int queued = r->post_head != NULL;
+  uv_mutex_unlock(&r->post_mutex);
+  if (queued)
+    uv_ref((uv_handle_t *)&r->async);
+  else
+    uv_unref((uv_handle_t *)&r->async);
 }
 
 /* ---- Accounting and extensions ------------------------------------------ */
@@ -310,7 +420,16 @@ void eddy__reactor_set_ext(eddy_reactor_t *r, eddy__ext_id_t id, void *state,
 
 static void on_uv_timer(uv_timer_t *h) {
   eddy_reactor_t *r = h->data;
-  eddy__timers_fire_due(r, uv_now(&r->loop));
+  if (eddy__timers_fire_due(r, uv_now(&r->loop))) {
+    /* A timer re-armed with zero delay is due now. Arming the uv timer for
+     * it here, inside libuv's timer phase, would (libuv < 1.45) run it again
+     * in the same phase, and a self-re-arming timer would never let the loop
+     * poll. Arm it from the idle phase: it fires on the next iteration. */
+    r->rearm_from_idle = 1;
+    if (!uv_is_active((uv_handle_t *)&r->idle))
+      uv_idle_start(&r->idle, idle_cb);
+    return;
+  }
   eddy__timers_rearm(r);
 }
 

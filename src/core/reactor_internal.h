@@ -19,11 +19,13 @@ struct eddy__soon_s {
   int heap_owned; /* allocated by eddy_call_soon: freed after running */
 };
 
-/* Schedules s (which must stay valid until it runs); does nothing when s is
- * already queued. Never fails. */
+/* Schedules s (which must stay valid until it runs or is cancelled); does
+ * nothing when s is already queued, even with another cb: the queued call
+ * runs as first scheduled. Never fails. */
 void eddy__reactor_soon(eddy_reactor_t *r, eddy__soon_t *s, eddy_call_cb cb,
                         void *arg);
-/* Removes s from the queue if it is queued. */
+/* Removes s from the queue if it is queued, including from the batch being
+ * run right now (from inside another soon-call). */
 void eddy__reactor_soon_cancel(eddy_reactor_t *r, eddy__soon_t *s);
 
 /* Posts cb(arg) from any thread (see eddy_call_from_thread). */

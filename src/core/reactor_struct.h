@@ -31,6 +31,9 @@ struct eddy_reactor_s {
   uint64_t timer_seq;
   uv_timer_t uv_timer;
   int in_timer_run;
+  /* Set when a zero-delay re-arm stalled a run inside libuv's timer phase:
+   * the uv timer is re-armed from the idle phase instead (see on_uv_timer). */
+  int rearm_from_idle;
 
   /* Calls posted from other threads. */
   uv_mutex_t post_mutex;
@@ -46,7 +49,10 @@ struct eddy_reactor_s {
 };
 
 /* timer.c */
-void eddy__timers_fire_due(eddy_reactor_t *r, uint64_t limit);
+/* Fires the timers due at or before limit; returns non-zero when a timer
+ * re-armed with zero delay during the run is due now and was left for the
+ * next iteration. */
+int eddy__timers_fire_due(eddy_reactor_t *r, uint64_t limit);
 void eddy__timers_rearm(eddy_reactor_t *r);
 
 #endif

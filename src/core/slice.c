@@ -1,6 +1,7 @@
 /* slice.c — immutable, reference-counted byte payloads shared without
  * copying. A copied slice is one allocation: header and bytes together. */
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -17,6 +18,8 @@ struct eddy_slice_s {
 };
 
 static eddy_slice_t *alloc_slice(size_t inline_len) {
+  if (inline_len > SIZE_MAX - sizeof(eddy_slice_t))
+    return NULL;
   eddy_slice_t *s = malloc(sizeof(*s) + inline_len);
   if (s == NULL)
     return NULL;
@@ -30,6 +33,8 @@ static eddy_slice_t *alloc_slice(size_t inline_len) {
 }
 
 eddy_slice_t *eddy_slice_new(const void *data, size_t len) {
+  if (len == SIZE_MAX)
+    return NULL;
   eddy_slice_t *s = alloc_slice(len + 1);
   if (s == NULL)
     return NULL;
@@ -41,8 +46,8 @@ eddy_slice_t *eddy_slice_new(const void *data, size_t len) {
   return s;
 }
 
-eddy_slice_t *eddy_slice_wrap(void *data, size_t len, eddy_slice_free_cb free_fn,
-                              void *arg) {
+eddy_slice_t *eddy_slice_wrap(void *data, size_t len,
+                              eddy_slice_free_cb free_fn, void *arg) {
   eddy_slice_t *s = alloc_slice(0);
   if (s == NULL)
     return NULL;
@@ -59,13 +64,21 @@ static void free_detached(void *data, void *arg) {
 }
 
 eddy_slice_t *eddy_slice_from_buf(eddy_buf_t *b) {
+  if (b->len == 0)
+    return eddy_slice_new("", 0);
+  /* The header first: once detached, the bytes must not be lost. */
+  eddy_slice_t *s = alloc_slice(0);
+  if (s == NULL)
+    return NULL;
   size_t len = 0;
   char *bytes = eddy_buf_detach(b, &len);
-  if (bytes == NULL)
-    return eddy_slice_new("", 0);
-  eddy_slice_t *s = eddy_slice_wrap(bytes, len, free_detached, NULL);
-  if (s == NULL)
-    free(bytes);
+  if (bytes == NULL) { /* out of memory; b keeps its bytes */
+    free(s);
+    return NULL;
+  }
+  s->data = bytes;
+  s->len = len;
+  s->free_fn = free_detached;
   return s;
 }
 
@@ -75,7 +88,9 @@ eddy_slice_t *eddy_slice_sub(eddy_slice_t *parent, size_t off, size_t len) {
   eddy_slice_t *s = alloc_slice(0);
   if (s == NULL)
     return NULL;
-  s->data = parent->data + off;
+  /* off == 0 keeps a NULL payload (an empty wrap) free of pointer
+   * arithmetic on NULL. */
+  s->data = off != 0 ? parent->data + off : parent->data;
   s->len = len;
   s->parent = eddy_slice_ref(parent);
   return s;
@@ -98,6 +113,10 @@ void eddy_slice_unref(eddy_slice_t *s) {
   }
 }
 
-const char *eddy_slice_data(const eddy_slice_t *s) { return s->data; }
+const char *eddy_slice_data(const eddy_slice_t *s) {
+  return s->data;
+}
 
-size_t eddy_slice_len(const eddy_slice_t *s) { return s->len; }
+size_t eddy_slice_len(const eddy_slice_t *s) {
+  return s->len;
+}

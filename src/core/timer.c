@@ -2,11 +2,14 @@
  * and the fake clock's advance. */
 #include "core/reactor_struct.h"
 
+#include <inttypes.h>
 #include <stdlib.h>
 
 #include "eddy/error.h"
+#include "eddy/log.h"
 
 #define NOT_ARMED ((size_t)-1)
+#define MAX_ADVANCE_RUNS 1000
 
 static int before(const eddy_timer_t *a, const eddy_timer_t *b) {
   return a->due < b->due || (a->due == b->due && a->seq < b->seq);
@@ -69,6 +72,8 @@ void eddy_timer_init(eddy_reactor_t *r, eddy_timer_t *t) {
 
 int eddy_timer_start(eddy_timer_t *t, uint64_t delay_ms, eddy_timer_cb cb) {
   eddy_reactor_t *r = t->reactor;
+  if (cb == NULL)
+    return UV_EINVAL;
   if (t->heap_index != NOT_ARMED)
     heap_remove(r, t);
   if (r->heap_len == r->heap_cap) {
@@ -111,6 +116,9 @@ int eddy_timer_active(const eddy_timer_t *t) {
 static int fire_run(eddy_reactor_t *r, uint64_t limit, int *stalled) {
   uint64_t first_seq = r->timer_seq;
   int fired = 0;
+  /* Restored, not cleared, at the end: a fake-clock callback may advance the
+   * clock itself, which nests a run inside this one. */
+  int outer = r->in_timer_run;
   r->in_timer_run = 1;
   while (r->heap_len > 0) {
     eddy_timer_t *t = r->heap[0];
@@ -126,29 +134,38 @@ static int fire_run(eddy_reactor_t *r, uint64_t limit, int *stalled) {
     fired++;
     t->cb(t);
   }
-  r->in_timer_run = 0;
+  r->in_timer_run = outer;
   return fired;
 }
 
-void eddy__timers_fire_due(eddy_reactor_t *r, uint64_t limit) {
+int eddy__timers_fire_due(eddy_reactor_t *r, uint64_t limit) {
   int stalled = 0;
   fire_run(r, limit, &stalled);
+  return stalled;
 }
 
 int eddy_reactor_advance(eddy_reactor_t *r, uint64_t ms) {
   if (!(r->flags & EDDY_REACTOR_FAKE_CLOCK))
     return EDDY_EFAKECLOCK;
-  uint64_t target = ms > UINT64_MAX - r->fake_now ? UINT64_MAX : r->fake_now + ms;
+  uint64_t target =
+      ms > UINT64_MAX - r->fake_now ? UINT64_MAX : r->fake_now + ms;
   int fired = 0;
+  int stalled = 0;
   /* Zero-delay re-arms stall a run; start a new one for them, but bounded
    * so a timer that re-arms itself for ever cannot hang the test. */
-  for (int runs = 0; runs < 1000; runs++) {
-    int stalled = 0;
+  for (int runs = 0; runs < MAX_ADVANCE_RUNS; runs++) {
+    stalled = 0;
     fired += fire_run(r, target, &stalled);
     if (!stalled)
       break;
   }
-  r->fake_now = target;
+  if (stalled)
+    eddy_log(EDDY_LOG_WARN, "reactor.advance_stalled",
+             "runs=%d now=%" PRIu64 " target=%" PRIu64, MAX_ADVANCE_RUNS,
+             r->fake_now, target);
+  /* A callback may itself have advanced past target; time never goes back. */
+  if (r->fake_now < target)
+    r->fake_now = target;
   return fired;
 }
 

@@ -7,6 +7,21 @@
 
 #include "eddy/protocol.h"
 
+/* A Linux abstract name (leading NUL, length from the address, any bytes):
+ * "unix:@name", with unprintable bytes as '?', so it never looks unnamed. */
+static int format_abstract(const char *name, size_t len, char *buf,
+                           size_t size) {
+  int n = snprintf(buf, size, "unix:@");
+  for (size_t i = 0; i < len; i++, n++) {
+    unsigned char c = (unsigned char)name[i];
+    if ((size_t)n + 1 < size) {
+      buf[n] = c >= 0x20 && c < 0x7f ? (char)c : '?';
+      buf[n + 1] = '\0';
+    }
+  }
+  return n;
+}
+
 int eddy_addr_format(const eddy_addr_t *a, char *buf, size_t size) {
   char ip[INET6_ADDRSTRLEN];
   if (a == NULL || a->len == 0)
@@ -29,6 +44,8 @@ int eddy_addr_format(const eddy_addr_t *a, char *buf, size_t size) {
                      : 0;
     if (max > sizeof(sun->sun_path))
       max = sizeof(sun->sun_path);
+    if (max > 1 && sun->sun_path[0] == '\0')
+      return format_abstract(sun->sun_path + 1, max - 1, buf, size);
     return snprintf(buf, size, "unix:%.*s", (int)strnlen(sun->sun_path, max),
                     sun->sun_path);
   }
