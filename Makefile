@@ -27,7 +27,6 @@ build: bootstrap $(BUILD)/build.ninja
 # Until eddyd exists, the main job is the echo example.
 run: build
 	@echo "eddy: starting the echo example on $(ENDPOINT) (Ctrl-C stops it)"
-	@echo "eddy: talk to it with:  nc 127.0.0.1 $(lastword $(subst :, ,$(ENDPOINT)))"
 	$(BUILD)/examples/echo $(ENDPOINT)
 
 # Tests run on a build with AddressSanitizer and UndefinedBehaviorSanitizer;
