@@ -80,8 +80,8 @@ eddy_deferred_t *eddy_deferred_new_cancellable(eddy_reactor_t *r,
  * with UV_EINVAL instead. */
 eddy_deferred_t *eddy_deferred_succeed(eddy_reactor_t *r, void *value,
                                        eddy_free_cb free_fn);
-eddy_deferred_t *eddy_deferred_fail(eddy_reactor_t *r, int err,
-                                    const char *fmt, ...)
+eddy_deferred_t *eddy_deferred_fail(eddy_reactor_t *r, int err, const char *fmt,
+                                    ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
@@ -162,8 +162,7 @@ void eddy_result_fail(eddy_result_t *res, int err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-void eddy_result_failv(eddy_result_t *res, int err, const char *fmt,
-                       va_list ap)
+void eddy_result_failv(eddy_result_t *res, int err, const char *fmt, va_list ap)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 0)))
 #endif
@@ -218,13 +217,12 @@ void eddy_results_free(void *results);
  * NULL with n > 0, one deferred given twice, an input already taken over,
  * unknown flags) give a deferred failed with UV_EINVAL, and NULL is returned
  * only when out of memory; in both cases the inputs are left untouched. */
-eddy_deferred_t *eddy_gather(eddy_reactor_t *r, eddy_deferred_t **ds,
-                             size_t n);
+eddy_deferred_t *eddy_gather(eddy_reactor_t *r, eddy_deferred_t **ds, size_t n);
 
 enum {
   EDDY_DL_FIRE_ON_ONE_CALLBACK = 1u << 0, /* fire on the first success */
   EDDY_DL_FIRE_ON_ONE_ERRBACK = 1u << 1,  /* fail on the first failure */
-  EDDY_DL_CONSUME_ERRORS = 1u << 2        /* inputs' failures count as handled */
+  EDDY_DL_CONSUME_ERRORS = 1u << 2 /* inputs' failures count as handled */
 };
 
 /* Twisted's DeferredList. Without flags it fires, once every input has

@@ -16,11 +16,11 @@
  * Values: PORT 0-65535 to listen (0: any free port), 1-65535 to connect;
  * backlog 1-65535 (default EDDY_ENDPOINT_BACKLOG_DEFAULT); mode is octal,
  * 1-0777 (0660 and 660 are the same); timeout is in seconds, above 0 and at
- * most 86400, with up to three decimals (0.5 is 500 ms). A server interface must be an IP literal of the
- * transport's family. A client HOST is an IP literal (IPv6 only for tcp6) or
- * a name made of letters, digits, '-', '_' and '.'. Options come in any
- * order, each at most once. HOST may hold 255 bytes, PATH 107 (after
- * unescaping).
+ * most 86400, with up to three decimals (0.5 is 500 ms). A server interface
+ * must be an IP literal of the transport's family. A client HOST is an IP
+ * literal (IPv6 only for tcp6) or a name made of letters, digits, '-', '_' and
+ * '.'. Options come in any order, each at most once. HOST may hold 255 bytes,
+ * PATH 107 (after unescaping).
  *
  * Parsing is pure (no allocation, no I/O) and strict: unknown or repeated
  * options, empty values, out-of-range numbers and anything left over are

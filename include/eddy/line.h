@@ -53,8 +53,7 @@ extern "C" {
 typedef struct eddy_line_receiver_s eddy_line_receiver_t;
 
 typedef struct eddy_line_ops_s {
-  void (*line_received)(eddy_line_receiver_t *lr, const char *line,
-                        size_t len);
+  void (*line_received)(eddy_line_receiver_t *lr, const char *line, size_t len);
   /* Raw mode only. Returns the number of bytes consumed (<= len). */
   size_t (*raw_data_received)(eddy_line_receiver_t *lr, const char *data,
                               size_t len);
@@ -71,8 +70,8 @@ struct eddy_line_receiver_s {
   size_t max_line;
   size_t scanned; /* bytes of buf already searched for the delimiter */
   int raw;
-  int skipping; /* discarding an over-long line */
-  int feeding;  /* inside eddy_line_receiver_feed */
+  int skipping;    /* discarding an over-long line */
+  int feeding;     /* inside eddy_line_receiver_feed */
   const char *ext; /* the caller's bytes not yet read by this feed */
   size_t ext_len;
 };

@@ -1,3 +1,5 @@
 #include "eddy/version.h"
 
-const char *eddy_version(void) { return EDDY_VERSION_STRING; }
+const char *eddy_version(void) {
+  return EDDY_VERSION_STRING;
+}
