@@ -133,6 +133,19 @@ static size_t count_left(eddy_reactor_t *r) {
   return left;
 }
 
+/* Runs a batch of posts taken off the queue, freeing each node before its
+ * call so a call may post again. */
+static void run_posts(eddy__post_t *p) {
+  while (p != NULL) {
+    eddy__post_t *next = p->next;
+    eddy_call_cb cb = p->cb;
+    void *arg = p->arg;
+    free(p);
+    cb(arg);
+    p = next;
+  }
+}
+
 /* Closes the cross-thread queue and runs what was already posted: a post that
  * returned 0 is a promise (a thread may be blocked waiting for it), so it is
  * delivered, never dropped. Returns with posting refused (EDDY_ESTOPPED). */
@@ -143,14 +156,7 @@ static void close_posts(eddy_reactor_t *r) {
   r->post_head = r->post_tail = NULL;
   uv_mutex_unlock(&r->post_mutex);
   uv_unref((uv_handle_t *)&r->async); /* see before_run */
-  while (p != NULL) {
-    eddy__post_t *next = p->next;
-    eddy_call_cb cb = p->cb;
-    void *arg = p->arg;
-    free(p);
-    cb(arg);
-    p = next;
-  }
+  run_posts(p);
 }
 
 /* Extensions (cooperator, signal watchers) close their own handles. */
@@ -376,14 +382,7 @@ static void async_cb(uv_async_t *h) {
   eddy__post_t *p = r->post_head;
   r->post_head = r->post_tail = NULL;
   uv_mutex_unlock(&r->post_mutex);
-  while (p != NULL) {
-    eddy__post_t *next = p->next;
-    eddy_call_cb cb = p->cb;
-    void *arg = p->arg;
-    free(p);
-    cb(arg);
-    p = next;
-  }
+  run_posts(p);
   /* See before_run: hold the loop while posts wait for their wake-up. */
   uv_mutex_lock(&r->post_mutex);
   int queued = r->post_head != NULL;
