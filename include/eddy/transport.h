@@ -4,14 +4,17 @@
  * later TLS): a function table, so a protocol never knows which it has.
  *
  * WRITES never block and never call back: data is queued and written as the
- * socket allows. eddy_transport_write copies (small writes issued in one loop
- * iteration are coalesced into one system call); eddy_transport_write_slice
- * shares a reference-counted payload instead. Writes after the connection
+ * socket allows. When nothing is queued a write goes to the kernel at once,
+ * from the caller's memory; only what the kernel did not take is copied and
+ * queued, and further writes join that queue (small ones coalesced into its
+ * tail) so they leave together. eddy_transport_writev sends several pieces
+ * in one system call. eddy_transport_write_slice shares a reference-counted
+ * payload instead of copying it. Writes after the connection
  * started closing (or after shutdown_write) fail with UV_EPIPE and are
  * dropped. A write that would make the queue exceed EDDY_TRANSPORT_QUEUE_MAX
  * fails with UV_ENOBUFS and is dropped whole; the connection stays open.
- * TCP connections start with TCP_NODELAY on, since the transport already
- * coalesces the small writes of one iteration.
+ * TCP connections start with TCP_NODELAY on: a protocol's writes are its
+ * messages, and Nagle's delay would only add latency to them.
  *
  * SIGPIPE: a peer that vanishes must not kill the process. The first socket
  * transport sets SIGPIPE to ignored if it still has its default action (a
