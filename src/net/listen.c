@@ -33,12 +33,7 @@ struct eddy_listener_s {
   dev_t dev;
   ino_t ino;
   char path[EDDY_ENDPOINT_PATH_MAX];
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } h;
+  eddy__socket_handle_t h;
 };
 
 static void listener_closed(uv_handle_t *h) {

@@ -24,6 +24,7 @@
 #include <sys/un.h>
 
 #include "core/reactor_internal.h"
+#include "net/transport_internal.h"
 
 #define container_of(ptr, type, member)                                        \
   ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
@@ -79,12 +80,7 @@ struct eddy__stream_s {
   int lost_reason;
   unsigned flags;
   uv_write_t wreq;
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } h;
+  eddy__socket_handle_t h;
 };
 
 static void do_close(eddy__stream_t *s, int reason);
@@ -287,12 +283,10 @@ static int stream_writev(eddy_transport_t *t, const uv_buf_t *bufs, size_t n) {
   eddy__stream_t *s = (eddy__stream_t *)t;
   if (s->flags & (F_CLOSED | F_SHUT_WANTED))
     return UV_EPIPE;
-  size_t total = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (bufs[i].len > EDDY_TRANSPORT_QUEUE_MAX - total)
-      return UV_ENOBUFS;
-    total += bufs[i].len;
-  }
+  size_t total;
+  int rc = eddy__transport_fits(bufs, n, s->queued, &total);
+  if (rc != 0)
+    return rc;
   if (total == 0)
     return 0;
   size_t done = 0;
@@ -300,10 +294,8 @@ static int stream_writev(eddy_transport_t *t, const uv_buf_t *bufs, size_t n) {
     done = try_write(s, bufs, n);
     if (done == total)
       return 0;
-  } else if (total > EDDY_TRANSPORT_QUEUE_MAX - s->queued) {
-    return UV_ENOBUFS; /* with an empty queue, total fits by the loop above */
   }
-  int rc = queue_copy(s, bufs, n, done, total - done);
+  rc = queue_copy(s, bufs, n, done, total - done);
   if (rc < 0) {
     if (done > 0) /* the stream would have a hole in it */
       do_close(s, rc);
@@ -319,10 +311,10 @@ static int stream_write_slice(eddy_transport_t *t, eddy_slice_t *sl) {
   uv_buf_t b;
   b.base = (char *)eddy_slice_data(sl);
   b.len = eddy_slice_len(sl);
-  if (b.len == 0)
-    return 0;
-  if (b.len > EDDY_TRANSPORT_QUEUE_MAX - s->queued)
-    return UV_ENOBUFS;
+  size_t total;
+  int rc = eddy__transport_fits(&b, 1, s->queued, &total);
+  if (rc != 0 || total == 0)
+    return rc;
   size_t done = 0;
   if (s->head == NULL) {
     done = try_write(s, &b, 1);
@@ -330,7 +322,6 @@ static int stream_write_slice(eddy_transport_t *t, eddy_slice_t *sl) {
       return 0;
   }
   size_t rest = b.len - done;
-  int rc;
   if (rest <= SLICE_COPY_MAX) {
     rc = queue_copy(s, &b, 1, done, rest);
   } else {

@@ -13,6 +13,15 @@
 
 typedef struct eddy__stream_s eddy__stream_t;
 
+/* Room for either kind of stream socket handle, so one struct serves TCP
+ * and Unix sockets (a listener's, or a connection's). */
+typedef union eddy__socket_handle_u {
+  uv_handle_t handle;
+  uv_stream_t stream;
+  uv_tcp_t tcp;
+  uv_pipe_t pipe;
+} eddy__socket_handle_t;
+
 /* Allocates a stream transport on r's loop: TCP when tcp is non-zero, a Unix
  * socket otherwise. handle->data points back to the stream. Returns 0,
  * UV_ENOMEM or libuv's error from initialising the handle. */

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/reactor_internal.h"
+#include "net/transport_internal.h"
 
 /* The soon-call lives in public storage so that transport.h need not expose
  * an internal type; these checks keep the two in agreement. */
@@ -60,6 +61,28 @@ void eddy_transport_check_water(eddy_transport_t *t) {
 
 void eddy_transport_cleanup(eddy_transport_t *t) {
   eddy__reactor_soon_cancel(t->reactor, water_soon(t));
+}
+
+int eddy__transport_fits(const uv_buf_t *bufs, size_t n, size_t queued,
+                         size_t *total) {
+  if (queued > EDDY_TRANSPORT_QUEUE_MAX)
+    return UV_ENOBUFS;
+  size_t room = EDDY_TRANSPORT_QUEUE_MAX - queued;
+  size_t sum = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (bufs[i].len > room - sum)
+      return UV_ENOBUFS;
+    sum += bufs[i].len;
+  }
+  *total = sum;
+  return 0;
+}
+
+int eddy__transport_write_slice_copy(eddy_transport_t *t, eddy_slice_t *s) {
+  uv_buf_t b;
+  b.base = (char *)eddy_slice_data(s);
+  b.len = eddy_slice_len(s);
+  return t->ops->writev(t, &b, 1);
 }
 
 int eddy_transport_writev(eddy_transport_t *t, const uv_buf_t *bufs, size_t n) {

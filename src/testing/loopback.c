@@ -17,6 +17,7 @@
 #include "core/reactor_internal.h"
 #include "eddy/error.h"
 #include "eddy/testing.h"
+#include "net/transport_internal.h"
 
 #define CHUNK_MAX (64u * 1024u)
 #define PUMP_ROUNDS_MAX 100000
@@ -200,15 +201,11 @@ static void schedule(eddy_loopback_t *lp) {
 static int queue(side_t *s, const uv_buf_t *bufs, size_t n) {
   if (s->write_shut || s->lost)
     return UV_EPIPE;
-  size_t total = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (bufs[i].len > EDDY_TRANSPORT_QUEUE_MAX - total)
-      return UV_ENOBUFS;
-    total += bufs[i].len;
-  }
-  if (total > EDDY_TRANSPORT_QUEUE_MAX - s->outq.len)
-    return UV_ENOBUFS;
-  int rc = eddy_buf_reserve(&s->outq, total);
+  size_t total;
+  int rc = eddy__transport_fits(bufs, n, s->outq.len, &total);
+  if (rc != 0)
+    return rc;
+  rc = eddy_buf_reserve(&s->outq, total);
   if (rc != 0)
     return rc;
   for (size_t i = 0; i < n; i++)
@@ -222,13 +219,6 @@ static int queue(side_t *s, const uv_buf_t *bufs, size_t n) {
 
 static int lb_writev(eddy_transport_t *t, const uv_buf_t *bufs, size_t n) {
   return queue(side_of(t), bufs, n);
-}
-
-static int lb_write_slice(eddy_transport_t *t, eddy_slice_t *sl) {
-  uv_buf_t b;
-  b.base = (char *)eddy_slice_data(sl);
-  b.len = eddy_slice_len(sl);
-  return queue(side_of(t), &b, 1);
 }
 
 static void lb_lose(eddy_transport_t *t) {
@@ -277,7 +267,7 @@ static int lb_addr(const eddy_transport_t *t, eddy_addr_t *out) {
 
 static const eddy_transport_ops_t loopback_ops = {
     .writev = lb_writev,
-    .write_slice = lb_write_slice,
+    .write_slice = eddy__transport_write_slice_copy,
     .lose_connection = lb_lose,
     .abort_connection = lb_abort,
     .shutdown_write = lb_shutdown,

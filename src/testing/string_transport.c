@@ -16,6 +16,7 @@
 #include "core/reactor_internal.h"
 #include "eddy/error.h"
 #include "eddy/testing.h"
+#include "net/transport_internal.h"
 
 #define HOST_PORT 7700
 #define PEER_PORT 49152
@@ -98,17 +99,13 @@ static int can_read(const eddy_string_transport_t *st) {
 static int record(eddy_string_transport_t *st, const uv_buf_t *bufs, size_t n) {
   if (st->lost || st->write_shut)
     return UV_EPIPE;
-  size_t total = 0;
-  for (size_t i = 0; i < n; i++) {
-    if (bufs[i].len > EDDY_TRANSPORT_QUEUE_MAX - total)
-      return UV_ENOBUFS;
-    total += bufs[i].len;
-  }
-  if (total > EDDY_TRANSPORT_QUEUE_MAX - st->written.len)
-    return UV_ENOBUFS;
+  size_t total;
+  int rc = eddy__transport_fits(bufs, n, st->written.len, &total);
+  if (rc != 0)
+    return rc;
   /* One reservation for the bytes and the NUL that value() promises, so
    * the write is recorded whole or not at all. */
-  int rc = eddy_buf_reserve(&st->written, total + 1);
+  rc = eddy_buf_reserve(&st->written, total + 1);
   if (rc != 0)
     return rc;
   for (size_t i = 0; i < n; i++)
@@ -120,14 +117,6 @@ static int record(eddy_string_transport_t *st, const uv_buf_t *bufs, size_t n) {
 
 static int st_writev(eddy_transport_t *t, const uv_buf_t *bufs, size_t n) {
   return record(from_base(t), bufs, n);
-}
-
-static int st_write_slice(eddy_transport_t *t, eddy_slice_t *s) {
-  uv_buf_t b;
-  b.base = (char *)eddy_slice_data(s);
-  b.len = eddy_slice_len(s);
-  /* Copied at once, so no reference is kept. */
-  return record(from_base(t), &b, 1);
 }
 
 static void st_lose(eddy_transport_t *t) {
@@ -188,7 +177,7 @@ static int st_get_peer(const eddy_transport_t *t, eddy_addr_t *out) {
 
 static const eddy_transport_ops_t string_ops = {
     .writev = st_writev,
-    .write_slice = st_write_slice,
+    .write_slice = eddy__transport_write_slice_copy,
     .lose_connection = st_lose,
     .abort_connection = st_abort,
     .shutdown_write = st_shutdown,

@@ -1,7 +1,7 @@
 /* test_connect.c — eddy_connect: addresses and names, refusal, timeouts
  * (on the fake clock), cancellation at every stage, and errors that must be
  * delivered on a later iteration. Only loopback addresses are used. */
-#include "support.h"
+#include "net_support.h"
 
 #include <stdint.h>
 #include <stdio.h>
@@ -10,180 +10,6 @@
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
-
-/* ---- A recording protocol --------------------------------------------------
- * A side (server or client) hands out protocols from a fixed array, so the
- * test can inspect them after connection_lost and destroy. */
-
-#define MAX_PEERS 8
-
-typedef struct side_s side_t;
-typedef struct peer_s {
-  eddy_protocol_t base;
-  side_t *side;
-  eddy_buf_t in;
-  int made, lost, reason, eofs, pauses, resumes, destroyed;
-} peer_t;
-
-struct side_s {
-  eddy_factory_t f;
-  peer_t peers[MAX_PEERS];
-  int n;
-  int refuse;
-  int echo;
-  int keep_open; /* what eof_received answers without on_eof */
-  void (*on_made)(peer_t *p);
-  void (*on_data)(peer_t *p);
-  int (*on_eof)(peer_t *p);
-  void (*on_pause)(peer_t *p);
-  void (*on_resume)(peer_t *p);
-  void *user;
-};
-
-static void p_made(eddy_protocol_t *bp) {
-  peer_t *p = (peer_t *)bp;
-  cr_assert_not_null(bp->transport);
-  p->made++;
-  if (p->side->on_made != NULL)
-    p->side->on_made(p);
-}
-
-static void p_data(eddy_protocol_t *bp, const char *data, size_t len) {
-  peer_t *p = (peer_t *)bp;
-  cr_assert_eq(p->lost, 0);
-  cr_assert_eq(eddy_buf_append(&p->in, data, len), 0);
-  if (p->side->echo)
-    cr_assert_eq(eddy_transport_write(bp->transport, data, len), 0);
-  if (p->side->on_data != NULL)
-    p->side->on_data(p);
-}
-
-static int p_eof(eddy_protocol_t *bp) {
-  peer_t *p = (peer_t *)bp;
-  p->eofs++;
-  return p->side->on_eof != NULL ? p->side->on_eof(p) : p->side->keep_open;
-}
-
-static void p_lost(eddy_protocol_t *bp, int reason) {
-  peer_t *p = (peer_t *)bp;
-  cr_assert_eq(p->lost, 0, "connection_lost called twice");
-  cr_assert_not_null(bp->transport);
-  p->lost = 1;
-  p->reason = reason;
-}
-
-static void p_pause(eddy_protocol_t *bp) {
-  peer_t *p = (peer_t *)bp;
-  p->pauses++;
-  if (p->side->on_pause != NULL)
-    p->side->on_pause(p);
-}
-
-static void p_resume(eddy_protocol_t *bp) {
-  peer_t *p = (peer_t *)bp;
-  p->resumes++;
-  if (p->side->on_resume != NULL)
-    p->side->on_resume(p);
-}
-
-static void p_destroy(eddy_protocol_t *bp) {
-  peer_t *p = (peer_t *)bp;
-  cr_assert_eq(p->lost, 1, "destroy before connection_lost");
-  p->destroyed++;
-}
-
-static const eddy_protocol_ops_t peer_ops = {
-    .connection_made = p_made,
-    .data_received = p_data,
-    .eof_received = p_eof,
-    .connection_lost = p_lost,
-    .pause_writing = p_pause,
-    .resume_writing = p_resume,
-    .destroy = p_destroy,
-};
-
-static eddy_protocol_t *side_build(eddy_factory_t *f, const eddy_addr_t *a) {
-  side_t *s = (side_t *)f;
-  (void)a;
-  if (s->refuse || s->n == MAX_PEERS)
-    return NULL;
-  peer_t *p = &s->peers[s->n++];
-  memset(p, 0, sizeof(*p));
-  eddy_protocol_init(&p->base, &peer_ops);
-  p->side = s;
-  eddy_buf_init(&p->in, 64u << 20);
-  return &p->base;
-}
-
-static void side_init(side_t *s) {
-  memset(s, 0, sizeof(*s));
-  s->f.build_protocol = side_build;
-}
-
-static void side_free(side_t *s) {
-  for (int i = 0; i < s->n; i++)
-    eddy_buf_free(&s->peers[i].in);
-}
-
-static eddy_transport_t *tr(peer_t *p) {
-  return p->base.transport;
-}
-
-/* ---- Running the loop -----------------------------------------------------
- */
-
-/* Only reached when something is wrong (or the machine is badly loaded). */
-#define WAIT_MS 15000
-
-static void guard_cb(eddy_timer_t *t) {
-  *(int *)t->data = 1;
-}
-
-#define WAIT_FOR(r, cond)                                                      \
-  do {                                                                         \
-    int expired_ = 0;                                                          \
-    eddy_timer_t guard_;                                                       \
-    eddy_timer_init((r), &guard_);                                             \
-    guard_.data = &expired_;                                                   \
-    eddy_timer_start(&guard_, WAIT_MS, guard_cb);                              \
-    while (!(cond) && !expired_)                                               \
-      eddy_reactor_run_once((r), 1);                                           \
-    eddy_timer_stop(&guard_);                                                  \
-    cr_assert((cond), "timed out waiting for: %s", #cond);                     \
-  } while (0)
-
-/* On a fake clock the guard timer of WAIT_FOR never fires: spin instead. */
-#define SPIN_FOR(r, cond)                                                      \
-  do {                                                                         \
-    uint64_t end_ = uv_hrtime() + WAIT_MS * 1000000ull;                        \
-    while (!(cond) && uv_hrtime() < end_)                                      \
-      eddy_reactor_run_once((r), 0);                                           \
-    cr_assert((cond), "timed out waiting for: %s", #cond);                     \
-  } while (0)
-
-typedef struct {
-  int done;
-  int err;
-  int owned; /* the success value came with a free function */
-  char msg[256];
-  peer_t *peer;
-} outcome_t;
-
-static void got_ok(eddy_result_t *res, void *arg) {
-  outcome_t *o = arg;
-  o->done++;
-  o->peer = res->value;
-  o->owned = res->free != NULL;
-  cr_assert_eq(o->peer->made, 1, "fired before connection_made");
-}
-
-static void got_err(eddy_result_t *res, void *arg) {
-  outcome_t *o = arg;
-  o->done++;
-  o->err = res->err;
-  snprintf(o->msg, sizeof(o->msg), "%s", eddy_result_message(res));
-  eddy_result_recover(res);
-}
 
 /* Starts a connect and checks it did not fire inside eddy_connect. */
 static eddy_deferred_t *start(eddy_reactor_t *r, const char *ep, side_t *client,
@@ -196,34 +22,6 @@ static eddy_deferred_t *start(eddy_reactor_t *r, const char *ep, side_t *client,
   return d;
 }
 
-static eddy_listener_t *listen_on(eddy_reactor_t *r, const char *ep,
-                                  side_t *server) {
-  eddy_listener_t *l = NULL;
-  int rc = eddy_listen(r, ep, &server->f, &l);
-  cr_assert_eq(rc, 0, "listen %s: %s", ep, eddy_strerror(rc));
-  return l;
-}
-
-static void closed_cb(void *arg) {
-  (*(int *)arg)++;
-}
-
-static void all_destroyed(eddy_reactor_t *r, side_t *s) {
-  for (int i = 0; i < s->n; i++)
-    SPIN_FOR(r, s->peers[i].destroyed);
-}
-
-static void finish(eddy_reactor_t *r, eddy_listener_t *l, side_t *a,
-                   side_t *b) {
-  if (l != NULL)
-    eddy_listener_close(l, NULL, NULL);
-  all_destroyed(r, a);
-  all_destroyed(r, b);
-  test_close_reactor(r);
-  side_free(a);
-  side_free(b);
-}
-
 /* ---- Success --------------------------------------------------------------
  */
 
@@ -234,8 +32,7 @@ Test(connect, to_an_address) {
   side_init(&client);
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
   char ep[64];
-  snprintf(ep, sizeof(ep), "tcp:127.0.0.1:%d:timeout=0.5",
-           eddy_listener_port(l));
+  local_endpoint(ep, sizeof(ep), l, ":timeout=0.5");
   outcome_t o;
   start(r, ep, &client, &o);
   WAIT_FOR(r, o.done);
@@ -428,7 +225,7 @@ Test(connect, factory_refusing) {
   client.refuse = 1;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
   char ep[64];
-  snprintf(ep, sizeof(ep), "tcp:127.0.0.1:%d", eddy_listener_port(l));
+  local_endpoint(ep, sizeof(ep), l, "");
   outcome_t o;
   start(r, ep, &client, &o);
   WAIT_FOR(r, o.done);
@@ -464,7 +261,7 @@ Test(connect, timeout_while_connecting) {
   side_init(&client);
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
   char ep[64];
-  snprintf(ep, sizeof(ep), "tcp:127.0.0.1:%d", eddy_listener_port(l));
+  local_endpoint(ep, sizeof(ep), l, "");
   outcome_t o;
   /* The connect callback needs a loop iteration: still pending here. */
   start(r, ep, &client, &o);
@@ -486,7 +283,7 @@ Test(connect, timer_stops_after_success) {
   side_init(&client);
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
   char ep[64];
-  snprintf(ep, sizeof(ep), "tcp:127.0.0.1:%d:timeout=1", eddy_listener_port(l));
+  local_endpoint(ep, sizeof(ep), l, ":timeout=1");
   outcome_t o;
   start(r, ep, &client, &o);
   SPIN_FOR(r, o.done);
@@ -507,7 +304,7 @@ Test(connect, cancel_while_connecting) {
   side_init(&client);
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
   char ep[64];
-  snprintf(ep, sizeof(ep), "tcp:127.0.0.1:%d", eddy_listener_port(l));
+  local_endpoint(ep, sizeof(ep), l, "");
   outcome_t o;
   eddy_deferred_t *d = start(r, ep, &client, &o);
   eddy_deferred_cancel(d);
@@ -545,7 +342,7 @@ Test(connect, cancel_inside_connection_made_aborts) {
   client.on_made = cancel_in_made;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
   char ep[64];
-  snprintf(ep, sizeof(ep), "tcp:127.0.0.1:%d", eddy_listener_port(l));
+  local_endpoint(ep, sizeof(ep), l, "");
   outcome_t o;
   client.user = start(r, ep, &client, &o);
   WAIT_FOR(r, o.done);

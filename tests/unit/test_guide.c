@@ -7,7 +7,7 @@
  * that every C block of the guide appears verbatim in one of the two files,
  * so the guide cannot drift from the code that is tested.
  */
-#include "support.h"
+#include "net_support.h"
 
 #include <signal.h>
 #include <stdio.h>
@@ -388,21 +388,10 @@ static void drain(eddy_reactor_t *r) {
     continue;
 }
 
-static void guard_expired(eddy_timer_t *t) {
-  *(int *)t->data = 1;
-}
-
 /* Runs a real-clock reactor until *n >= want, at most ms. */
 static int run_until_count(eddy_reactor_t *r, const unsigned *n, unsigned want,
                            uint64_t ms) {
-  int expired = 0;
-  eddy_timer_t guard;
-  eddy_timer_init(r, &guard);
-  guard.data = &expired;
-  eddy_timer_start(&guard, ms, guard_expired);
-  while (*n < want && !expired)
-    eddy_reactor_run_once(r, 1);
-  eddy_timer_stop(&guard);
+  RUN_UNTIL(r, *n >= want, ms);
   return *n >= want;
 }
 
@@ -437,14 +426,7 @@ static char *slurp(const char *path) {
 
 /* Runs a real-clock reactor while *flag is non-zero, at most ms. */
 static int run_while(eddy_reactor_t *r, const int *flag, uint64_t ms) {
-  int expired = 0;
-  eddy_timer_t guard;
-  eddy_timer_init(r, &guard);
-  guard.data = &expired;
-  eddy_timer_start(&guard, ms, guard_expired);
-  while (*flag && !expired)
-    eddy_reactor_run_once(r, 1);
-  eddy_timer_stop(&guard);
+  RUN_UNTIL(r, !*flag, ms);
   return !*flag;
 }
 
@@ -465,6 +447,15 @@ static void copy_counts(eddy_result_t *res, void *arg) {
   const eddy_results_t *all = res->value;
   for (size_t i = 0; i < all->count; i++)
     out[i] = *(const uint64_t *)all->items[i].value;
+}
+
+/* Starts svc listening on a free loopback port; writes the endpoint a
+ * client connects to, with `options` appended. */
+static void counter_listen(counter_service_t *svc, char *endpoint, size_t size,
+                           const char *options) {
+  int rc = eddy_listen(svc->reactor, "tcp:0", &svc->factory, &svc->listener);
+  cr_assert_eq(rc, 0, "listen: %s", eddy_strerror(rc));
+  local_endpoint(endpoint, size, svc->listener, options);
 }
 
 /* ---- A protocol that keeps what it receives (for the first server) ----- */
@@ -516,8 +507,7 @@ typedef struct visit_s {
 
 static eddy_deferred_t *connect_to_listener(visit_t *v) {
   char endpoint[64];
-  snprintf(endpoint, sizeof(endpoint), "tcp:127.0.0.1:%d",
-           eddy_listener_port(*v->listener));
+  local_endpoint(endpoint, sizeof(endpoint), *v->listener, "");
   eddy_deferred_t *d = eddy_connect(v->r, endpoint, &v->factory);
   cr_assert_not_null(d);
   return d;
@@ -753,10 +743,8 @@ Test(guide, client_tallies_over_tcp) {
   eddy_reactor_t *r = test_reactor(0);
   counter_service_t svc;
   counter_service_init(&svc, r, NULL);
-  cr_assert_eq(eddy_listen(r, "tcp:0", &svc.factory, &svc.listener), 0);
   char endpoint[64];
-  snprintf(endpoint, sizeof(endpoint), "tcp:127.0.0.1:%d:timeout=5",
-           eddy_listener_port(svc.listener));
+  counter_listen(&svc, endpoint, sizeof(endpoint), ":timeout=5");
 
   eddy_factory_t client_factory = {.build_protocol = client_build, .data = r};
   tally_t t = {0};
@@ -773,20 +761,15 @@ Test(guide, client_tallies_over_tcp) {
   test_close_reactor(r);
 }
 
-static void listener_closed(void *arg) {
-  *(int *)arg = 1;
-}
-
 Test(guide, client_reports_a_refused_connection) {
   eddy_reactor_t *r = test_reactor(0);
   eddy_factory_t nobody = {.build_protocol = qotd_build};
   eddy_listener_t *l;
   cr_assert_eq(eddy_listen(r, "tcp:0", &nobody, &l), 0);
   char endpoint[64];
-  snprintf(endpoint, sizeof(endpoint), "tcp:127.0.0.1:%d",
-           eddy_listener_port(l));
+  local_endpoint(endpoint, sizeof(endpoint), l, "");
   int closed = 0;
-  eddy_listener_close(l, listener_closed, &closed);
+  eddy_listener_close(l, closed_cb, &closed);
   cr_assert(test_run_until(r, &closed, 5000));
 
   eddy_factory_t client_factory = {.build_protocol = client_build, .data = r};
@@ -938,10 +921,8 @@ Test(guide, app_reconnects_after_losing_its_connection) {
   eddy_reactor_t *r = test_reactor(0);
   counter_service_t svc;
   counter_service_init(&svc, r, NULL);
-  cr_assert_eq(eddy_listen(r, "tcp:0", &svc.factory, &svc.listener), 0);
   char endpoint[64];
-  snprintf(endpoint, sizeof(endpoint), "tcp:127.0.0.1:%d",
-           eddy_listener_port(svc.listener));
+  counter_listen(&svc, endpoint, sizeof(endpoint), "");
   eddy_factory_t client_factory = {.build_protocol = client_build, .data = r};
 
   app_t app = {0};

@@ -123,6 +123,13 @@ static void run_until_lost(eddy_reactor_t *r, ep_t *a, ep_t *b) {
   cr_assert_eq(b->destroyed, 1);
 }
 
+/* Frees both protocols' buffers and proves the reactor closes cleanly. */
+static void finish(eddy_reactor_t *r, ep_t *s, ep_t *c) {
+  ep_free(s);
+  ep_free(c);
+  test_close_reactor(r);
+}
+
 static eddy_loopback_t *pair(eddy_reactor_t *r, ep_t *s, ep_t *c, char *order) {
   ep_init(s, "s", order);
   ep_init(c, "c", order);
@@ -162,9 +169,7 @@ Test(loopback, connection_made_on_the_next_iteration) {
   eddy_transport_lose_connection(s.p.transport);
   run_until_lost(r, &s, &c);
   cr_assert_str_eq(order, "smade cmade slost clost ");
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 Test(loopback, writes_arrive_on_a_later_iteration) {
@@ -192,9 +197,7 @@ Test(loopback, writes_arrive_on_a_later_iteration) {
   run_until_lost(r, &s, &c);
   cr_assert_eq(s.lost_reason, 0);
   cr_assert_eq(c.lost_reason, 0);
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 Test(loopback, pump_delivers_at_once) {
@@ -220,9 +223,7 @@ Test(loopback, pump_delivers_at_once) {
   cr_assert_eq(s.pump_result, 0);
   eddy_transport_abort_connection(c.p.transport);
   run_until_lost(r, &s, &c);
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 /* Two echoing protocols answer each other forever: one exchange per loop
@@ -243,9 +244,7 @@ Test(loopback, endless_echo_does_not_starve_the_loop) {
   run_until_lost(r, &s, &c);
   cr_assert_eq(s.lost_reason, UV_ECONNABORTED);
   cr_assert_eq(c.lost_reason, UV_ECONNRESET);
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 Test(loopback, lose_delivers_what_was_written_first) {
@@ -267,9 +266,7 @@ Test(loopback, lose_delivers_what_was_written_first) {
   cr_assert_eq(s.lost_reason, 0);
   cr_assert_eq(c.lost_reason, 0);
   cr_assert_str_eq(order, "smade cmade clost slost ");
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 Test(loopback, abort_drops_both_queues) {
@@ -291,9 +288,7 @@ Test(loopback, abort_drops_both_queues) {
   cr_assert_eq(s.lost_reason, UV_ECONNABORTED);
   cr_assert_eq(c.lost_reason, UV_ECONNRESET);
   cr_assert_str_eq(order, "smade cmade slost clost ");
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 Test(loopback, abort_from_connection_made) {
@@ -307,9 +302,7 @@ Test(loopback, abort_from_connection_made) {
   run_until_lost(r, &s, &c);
   cr_assert_eq(s.lost_reason, UV_ECONNABORTED);
   cr_assert_eq(c.lost_reason, UV_ECONNRESET);
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 Test(loopback, both_sides_lose) {
@@ -322,9 +315,7 @@ Test(loopback, both_sides_lose) {
   run_until_lost(r, &s, &c);
   cr_assert_eq(s.lost_reason, 0);
   cr_assert_eq(c.lost_reason, 0);
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 Test(loopback, eof_after_the_data_then_close) {
@@ -341,9 +332,7 @@ Test(loopback, eof_after_the_data_then_close) {
   cr_assert(got_is(&s, "request"));
   cr_assert_eq(s.eofs, 1);
   cr_assert_str_eq(order, "smade cmade seof slost clost ");
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 Test(loopback, half_open_reply_then_both_shut) {
@@ -369,9 +358,7 @@ Test(loopback, half_open_reply_then_both_shut) {
   cr_assert_eq(s.lost_reason, 0);
   cr_assert_eq(c.lost_reason, 0);
   cr_assert_str_eq(order, "smade cmade seof ceof clost slost ");
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 Test(loopback, paused_reader_fills_the_writers_buffer) {
@@ -407,9 +394,7 @@ Test(loopback, paused_reader_fills_the_writers_buffer) {
   eddy_transport_resume_reading(s.p.transport);
   run_until_lost(r, &s, &c);
   cr_assert(got_is(&s, "0123456789Abye"));
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 Test(loopback, large_transfer_in_bounded_pieces) {
@@ -430,9 +415,7 @@ Test(loopback, large_transfer_in_bounded_pieces) {
   free(big);
   eddy_transport_lose_connection(c.p.transport);
   run_until_lost(r, &s, &c);
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 Test(loopback, addresses_and_options) {
@@ -452,9 +435,7 @@ Test(loopback, addresses_and_options) {
   cr_assert_eq(eddy_transport_set_keepalive(c.p.transport, 1, 5), UV_ENOTSUP);
   eddy_transport_abort_connection(c.p.transport);
   run_until_lost(r, &s, &c);
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }
 
 Test(loopback, counts_two_open_transports_until_closed) {
@@ -465,7 +446,5 @@ Test(loopback, counts_two_open_transports_until_closed) {
   cr_assert_eq(eddy_reactor_free(r), EDDY_EBUSYCLOSE);
   eddy_transport_lose_connection(s.p.transport);
   run_until_lost(r, &s, &c);
-  ep_free(&s);
-  ep_free(&c);
-  test_close_reactor(r);
+  finish(r, &s, &c);
 }

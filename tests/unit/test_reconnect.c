@@ -32,6 +32,8 @@ struct world_s {
   int live_protocols;
   int server_made;
 
+  eddy_reconnect_opts_t o; /* world_init's; a test may change them */
+
   /* What the reconnecting client reported. */
   eddy_reconnecting_t *rc;
   int connected;
@@ -135,6 +137,21 @@ static double fixed_random(void *arg) {
 /* ---- Helpers
  * ----------------------------------------------------------------- */
 
+/* Backoff from 100 ms, doubling up to 1000 ms, with 10 % jitter (drawn
+ * from w->u); every observer records into w. */
+static void world_opts(world_t *w, eddy_reconnect_opts_t *o) {
+  eddy_reconnect_opts_init(o);
+  o->backoff.initial_ms = 100;
+  o->backoff.max_ms = 1000;
+  o->backoff.factor = 2.0;
+  o->backoff.jitter = 0.1;
+  o->connected = on_connected;
+  o->connect_failed = on_failed;
+  o->connection_lost = on_lost;
+  o->arg = w;
+  o->random = fixed_random;
+}
+
 static void world_init(world_t *w, eddy_reactor_t *r) {
   memset(w, 0, sizeof(*w));
   w->r = r;
@@ -147,19 +164,7 @@ static void world_init(world_t *w, eddy_reactor_t *r) {
   w->server_f.build_protocol = build_server;
   w->server_f.data = w;
   w->u = 0.5;
-}
-
-static void world_opts(world_t *w, eddy_reconnect_opts_t *o) {
-  eddy_reconnect_opts_init(o);
-  o->backoff.initial_ms = 100;
-  o->backoff.max_ms = 1000;
-  o->backoff.factor = 2.0;
-  o->backoff.jitter = 0.1;
-  o->connected = on_connected;
-  o->connect_failed = on_failed;
-  o->connection_lost = on_lost;
-  o->arg = w;
-  o->random = fixed_random;
+  world_opts(w, &w->o);
 }
 
 /* Runs loop iterations (no waiting on the fake clock) until *flag reaches
@@ -187,6 +192,14 @@ static void pump_idle(world_t *w) {
 
 static void listener_closed(void *arg) {
   ((world_t *)arg)->listener_closed = 1;
+}
+
+/* Starts the reconnecting client with w->o; its first attempt comes on a
+ * later iteration. */
+static void world_start(world_t *w) {
+  int rc =
+      eddy_reconnecting_start(w->r, w->endpoint, &w->client_f, &w->o, &w->rc);
+  cr_assert_eq(rc, 0, "%s", eddy_strerror(rc));
 }
 
 static void world_listen(world_t *w) {
@@ -237,10 +250,7 @@ Test(reconnect, delays_connect_and_reconnect) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   world_t w;
   world_init(&w, r);
-  eddy_reconnect_opts_t o;
-  world_opts(&w, &o);
-  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &o, &w.rc),
-               0);
+  world_start(&w);
   cr_assert_eq(w.failures, 0, "attempted inside start");
 
   /* Nothing listens: the first attempt (next iteration) fails. */
@@ -296,12 +306,9 @@ Test(reconnect, jittered_delays) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   world_t w;
   world_init(&w, r);
-  eddy_reconnect_opts_t o;
-  world_opts(&w, &o);
-  o.backoff.jitter = 0.5;
+  w.o.backoff.jitter = 0.5;
   w.u = 0.0; /* the low edge: half of each delay */
-  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &o, &w.rc),
-               0);
+  world_start(&w);
   cr_assert(pump_until(&w, &w.failures, 1));
   cr_assert_eq(w.last_delay, 50);
   expect_retry_after(&w, 50, &w.failures);
@@ -318,12 +325,9 @@ Test(reconnect, default_random_stays_in_bounds) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   world_t w;
   world_init(&w, r);
-  eddy_reconnect_opts_t o;
-  world_opts(&w, &o);
-  o.random = NULL; /* the reactor's PRNG */
-  o.backoff.jitter = 1.0;
-  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &o, &w.rc),
-               0);
+  w.o.random = NULL; /* the reactor's PRNG */
+  w.o.backoff.jitter = 1.0;
+  world_start(&w);
   cr_assert(pump_until(&w, &w.failures, 1));
   for (int i = 0; i < 5; i++) {
     uint64_t d = w.last_delay;
@@ -339,10 +343,7 @@ Test(reconnect, stop_during_pending_retry) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   world_t w;
   world_init(&w, r);
-  eddy_reconnect_opts_t o;
-  world_opts(&w, &o);
-  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &o, &w.rc),
-               0);
+  world_start(&w);
   cr_assert(pump_until(&w, &w.failures, 1));
   eddy_reconnecting_stop(w.rc);
   w.rc = NULL;
@@ -358,17 +359,15 @@ Test(reconnect, stop_before_first_attempt_and_inside_observer) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   world_t w;
   world_init(&w, r);
-  eddy_reconnect_opts_t o;
-  world_opts(&w, &o);
   eddy_reconnecting_t *rc = NULL;
-  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &o, &rc), 0);
+  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &w.o, &rc),
+               0);
   eddy_reconnecting_stop(rc);
   pump_idle(&w);
   cr_assert_eq(w.failures, 0);
 
   w.stop_in_failed = 1;
-  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &o, &w.rc),
-               0);
+  world_start(&w);
   cr_assert(pump_until(&w, &w.failures, 1));
   cr_assert_null(w.rc);
   eddy_reactor_advance(r, 10000);
@@ -388,10 +387,7 @@ Test(reconnect, stop_while_attempt_in_flight) {
   world_t w;
   world_init(&w, r);
   world_listen(&w);
-  eddy_reconnect_opts_t o;
-  world_opts(&w, &o);
-  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &o, &w.rc),
-               0);
+  world_start(&w);
   /* Queued right behind the first attempt: runs once the attempt started,
    * before the loop polls for its completion. */
   cr_assert_eq(eddy_call_soon(r, stop_soon, &w), 0);
@@ -407,11 +403,8 @@ Test(reconnect, max_retries_gives_up) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   world_t w;
   world_init(&w, r);
-  eddy_reconnect_opts_t o;
-  world_opts(&w, &o);
-  o.max_retries = 3;
-  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &o, &w.rc),
-               0);
+  w.o.max_retries = 3;
+  world_start(&w);
   cr_assert(pump_until(&w, &w.failures, 1));
   cr_assert_eq(w.last_delay, 100);
   expect_retry_after(&w, 100, &w.failures);
@@ -432,21 +425,19 @@ Test(reconnect, bad_arguments) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   world_t w;
   world_init(&w, r);
-  eddy_reconnect_opts_t o;
-  world_opts(&w, &o);
   eddy_reconnecting_t *rc = NULL;
-  cr_assert_eq(eddy_reconnecting_start(r, "bogus:1", &w.client_f, &o, &rc),
+  cr_assert_eq(eddy_reconnecting_start(r, "bogus:1", &w.client_f, &w.o, &rc),
                EDDY_EPARSE);
-  cr_assert_eq(eddy_reconnecting_start(r, "tcp:7700", &w.client_f, &o, &rc),
+  cr_assert_eq(eddy_reconnecting_start(r, "tcp:7700", &w.client_f, &w.o, &rc),
                EDDY_EPARSE, "a listen endpoint is not a client endpoint");
-  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, NULL, &o, &rc),
+  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, NULL, &w.o, &rc),
                UV_EINVAL);
-  o.backoff.factor = 0.5;
-  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &o, &rc),
+  w.o.backoff.factor = 0.5;
+  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &w.o, &rc),
                UV_EINVAL);
-  o.backoff.factor = 2.0;
-  o.backoff.jitter = 1.5;
-  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &o, &rc),
+  w.o.backoff.factor = 2.0;
+  w.o.backoff.jitter = 1.5;
+  cr_assert_eq(eddy_reconnecting_start(r, w.endpoint, &w.client_f, &w.o, &rc),
                UV_EINVAL);
   cr_assert_null(rc);
   world_close(&w);

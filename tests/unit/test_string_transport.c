@@ -101,6 +101,21 @@ static void run_iterations(eddy_reactor_t *r, int n) {
     eddy_reactor_run_once(r, 0);
 }
 
+/* Frees the transport (delivering a close that was still due) and what t
+ * received; t may be connected again afterwards. */
+static void release(eddy_string_transport_t *st, rp_t *t) {
+  eddy_string_transport_free(st);
+  eddy_buf_free(&t->got);
+}
+
+/* connection_lost(reason) comes on the next iteration, and only once. */
+static void lost_next_iteration(eddy_reactor_t *r, rp_t *t, int reason) {
+  run_iterations(r, 1);
+  cr_assert_eq(t->lost_calls, 1);
+  cr_assert_eq(t->lost_reason, reason, "reason %s",
+               eddy_strerror(t->lost_reason));
+}
+
 Test(string_transport, connect_calls_connection_made) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   rp_t t;
@@ -170,8 +185,7 @@ Test(string_transport, records_every_kind_of_write) {
   cr_assert_eq(eddy_string_transport_write_count(st), 1);
   eddy_transport_lose_connection(tr);
   run_iterations(r, 1);
-  eddy_string_transport_free(st);
-  eddy_buf_free(&t.got);
+  release(st, &t);
   test_close_reactor(r);
 }
 
@@ -212,8 +226,7 @@ Test(string_transport, bytewise_feed_stops_when_the_protocol_closes) {
   cr_assert_eq(t.chunks, 1);
   run_iterations(r, 1);
   cr_assert_eq(t.lost_calls, 1);
-  eddy_string_transport_free(st);
-  eddy_buf_free(&t.got);
+  release(st, &t);
   test_close_reactor(r);
 }
 
@@ -232,9 +245,7 @@ Test(string_transport, lose_closes_on_a_later_iteration) {
   eddy_string_transport_feed(st, "ignored", 7);
   cr_assert_eq(t.chunks, 0);
   eddy_transport_lose_connection(tr); /* twice is harmless */
-  run_iterations(r, 1);
-  cr_assert_eq(t.lost_calls, 1);
-  cr_assert_eq(t.lost_reason, 0);
+  lost_next_iteration(r, &t, 0);
   cr_assert_eq(t.destroyed, 1);
   cr_assert_null(t.p.transport);
   run_iterations(r, 3);
@@ -258,11 +269,8 @@ Test(string_transport, abort_closes_with_econnaborted) {
   eddy_transport_abort_connection(t.p.transport);
   cr_assert(eddy_string_transport_abort_called(st));
   cr_assert_eq(t.lost_calls, 0);
-  run_iterations(r, 1);
-  cr_assert_eq(t.lost_calls, 1);
-  cr_assert_eq(t.lost_reason, UV_ECONNABORTED);
-  eddy_string_transport_free(st);
-  eddy_buf_free(&t.got);
+  lost_next_iteration(r, &t, UV_ECONNABORTED);
+  release(st, &t);
   test_close_reactor(r);
 }
 
@@ -279,11 +287,8 @@ Test(string_transport, lose_waits_for_pending_bytes) {
   cr_assert_eq(t.lost_calls, 0);
   eddy_string_transport_set_pending(st, 0);
   cr_assert_eq(t.lost_calls, 0);
-  run_iterations(r, 1);
-  cr_assert_eq(t.lost_calls, 1);
-  cr_assert_eq(t.lost_reason, 0);
-  eddy_string_transport_free(st);
-  eddy_buf_free(&t.got);
+  lost_next_iteration(r, &t, 0);
+  release(st, &t);
 
   /* An abort does not wait. */
   st = connected(r, &t);
@@ -291,11 +296,8 @@ Test(string_transport, lose_waits_for_pending_bytes) {
   eddy_transport_lose_connection(t.p.transport);
   eddy_transport_abort_connection(t.p.transport);
   cr_assert_eq(eddy_transport_write_buffer_size(t.p.transport), 0);
-  run_iterations(r, 1);
-  cr_assert_eq(t.lost_calls, 1);
-  cr_assert_eq(t.lost_reason, UV_ECONNABORTED);
-  eddy_string_transport_free(st);
-  eddy_buf_free(&t.got);
+  lost_next_iteration(r, &t, UV_ECONNABORTED);
+  release(st, &t);
   test_close_reactor(r);
 }
 
@@ -327,8 +329,7 @@ Test(string_transport, water_marks_follow_pending) {
   cr_assert_eq(t.resumes, 1);
   eddy_transport_lose_connection(tr);
   run_iterations(r, 1);
-  eddy_string_transport_free(st);
-  eddy_buf_free(&t.got);
+  release(st, &t);
   test_close_reactor(r);
 }
 
@@ -341,11 +342,8 @@ Test(string_transport, eof_closes_unless_kept_half_open) {
   cr_assert_not(eddy_string_transport_lose_called(st), "the peer closed");
   eddy_string_transport_feed(st, "late", 4);
   cr_assert_eq(t.chunks, 0);
-  run_iterations(r, 1);
-  cr_assert_eq(t.lost_calls, 1);
-  cr_assert_eq(t.lost_reason, 0);
-  eddy_string_transport_free(st);
-  eddy_buf_free(&t.got);
+  lost_next_iteration(r, &t, 0);
+  release(st, &t);
 
   /* Half-open: writing goes on until the protocol shuts its side. */
   st = connected(r, &t);
@@ -359,12 +357,9 @@ Test(string_transport, eof_closes_unless_kept_half_open) {
   cr_assert_eq(eddy_transport_shutdown_write(t.p.transport), 0);
   cr_assert(eddy_string_transport_write_shut(st));
   cr_assert_eq(t.lost_calls, 0);
-  run_iterations(r, 1);
-  cr_assert_eq(t.lost_calls, 1);
-  cr_assert_eq(t.lost_reason, 0);
+  lost_next_iteration(r, &t, 0);
   cr_assert_str_eq(eddy_string_transport_value(st, NULL), "reply");
-  eddy_string_transport_free(st);
-  eddy_buf_free(&t.got);
+  release(st, &t);
   test_close_reactor(r);
 }
 
@@ -383,11 +378,8 @@ Test(string_transport, shutdown_write_keeps_reading) {
   /* The peer's EOF ends it, even for a protocol that keeps half-open. */
   t.keep_open = 1;
   eddy_string_transport_feed_eof(st);
-  run_iterations(r, 1);
-  cr_assert_eq(t.lost_calls, 1);
-  cr_assert_eq(t.lost_reason, 0);
-  eddy_string_transport_free(st);
-  eddy_buf_free(&t.got);
+  lost_next_iteration(r, &t, 0);
+  release(st, &t);
   test_close_reactor(r);
 }
 
@@ -401,8 +393,7 @@ Test(string_transport, disconnect_is_immediate) {
   cr_assert_eq(t.destroyed, 1);
   eddy_string_transport_disconnect(st, UV_ETIMEDOUT);
   cr_assert_eq(t.lost_calls, 1);
-  eddy_string_transport_free(st);
-  eddy_buf_free(&t.got);
+  release(st, &t);
 
   /* It replaces a close that was due. */
   st = connected(r, &t);
@@ -411,8 +402,7 @@ Test(string_transport, disconnect_is_immediate) {
   cr_assert_eq(t.lost_reason, UV_ETIMEDOUT);
   run_iterations(r, 2);
   cr_assert_eq(t.lost_calls, 1);
-  eddy_string_transport_free(st);
-  eddy_buf_free(&t.got);
+  release(st, &t);
   test_close_reactor(r);
 }
 
@@ -469,8 +459,7 @@ Test(string_transport, addresses_and_options) {
   cr_assert_str_eq(buf, "127.0.0.1:49152");
   cr_assert_eq(eddy_transport_set_nodelay(t.p.transport, 1), UV_ENOTSUP);
   cr_assert_eq(eddy_transport_set_keepalive(t.p.transport, 1, 60), UV_ENOTSUP);
-  eddy_string_transport_free(st);
-  eddy_buf_free(&t.got);
+  release(st, &t);
   test_close_reactor(r);
 }
 

@@ -1,220 +1,20 @@
 /* test_tcp.c — the stream transport over real TCP sockets on loopback:
  * echo, big writes with backpressure, writev, shared slices, closing from
  * every callback, half-close, read pausing, addresses and listen errors. */
-#include "support.h"
+#include "net_support.h"
 
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
-/* ---- A recording protocol --------------------------------------------------
- * A side (server or client) hands out protocols from a fixed array, so the
- * test can inspect them after connection_lost and destroy. */
-
-#define MAX_PEERS 8
-
-typedef struct side_s side_t;
-typedef struct peer_s {
-  eddy_protocol_t base;
-  side_t *side;
-  eddy_buf_t in;
-  int made, lost, reason, eofs, pauses, resumes, destroyed;
-} peer_t;
-
-struct side_s {
-  eddy_factory_t f;
-  peer_t peers[MAX_PEERS];
-  int n;
-  int refuse;
-  int echo;
-  int keep_open; /* what eof_received answers without on_eof */
-  void (*on_made)(peer_t *p);
-  void (*on_data)(peer_t *p);
-  int (*on_eof)(peer_t *p);
-  void (*on_pause)(peer_t *p);
-  void (*on_resume)(peer_t *p);
-  void *user;
-};
-
-static void p_made(eddy_protocol_t *bp) {
-  peer_t *p = (peer_t *)bp;
-  cr_assert_not_null(bp->transport);
-  p->made++;
-  if (p->side->on_made != NULL)
-    p->side->on_made(p);
-}
-
-static void p_data(eddy_protocol_t *bp, const char *data, size_t len) {
-  peer_t *p = (peer_t *)bp;
-  cr_assert_eq(p->lost, 0);
-  cr_assert_eq(eddy_buf_append(&p->in, data, len), 0);
-  if (p->side->echo)
-    cr_assert_eq(eddy_transport_write(bp->transport, data, len), 0);
-  if (p->side->on_data != NULL)
-    p->side->on_data(p);
-}
-
-static int p_eof(eddy_protocol_t *bp) {
-  peer_t *p = (peer_t *)bp;
-  p->eofs++;
-  return p->side->on_eof != NULL ? p->side->on_eof(p) : p->side->keep_open;
-}
-
-static void p_lost(eddy_protocol_t *bp, int reason) {
-  peer_t *p = (peer_t *)bp;
-  cr_assert_eq(p->lost, 0, "connection_lost called twice");
-  cr_assert_not_null(bp->transport);
-  p->lost = 1;
-  p->reason = reason;
-}
-
-static void p_pause(eddy_protocol_t *bp) {
-  peer_t *p = (peer_t *)bp;
-  p->pauses++;
-  if (p->side->on_pause != NULL)
-    p->side->on_pause(p);
-}
-
-static void p_resume(eddy_protocol_t *bp) {
-  peer_t *p = (peer_t *)bp;
-  p->resumes++;
-  if (p->side->on_resume != NULL)
-    p->side->on_resume(p);
-}
-
-static void p_destroy(eddy_protocol_t *bp) {
-  peer_t *p = (peer_t *)bp;
-  cr_assert_eq(p->lost, 1, "destroy before connection_lost");
-  p->destroyed++;
-}
-
-static const eddy_protocol_ops_t peer_ops = {
-    .connection_made = p_made,
-    .data_received = p_data,
-    .eof_received = p_eof,
-    .connection_lost = p_lost,
-    .pause_writing = p_pause,
-    .resume_writing = p_resume,
-    .destroy = p_destroy,
-};
-
-static eddy_protocol_t *side_build(eddy_factory_t *f, const eddy_addr_t *a) {
-  side_t *s = (side_t *)f;
-  (void)a;
-  if (s->refuse || s->n == MAX_PEERS)
-    return NULL;
-  peer_t *p = &s->peers[s->n++];
-  memset(p, 0, sizeof(*p));
-  eddy_protocol_init(&p->base, &peer_ops);
-  p->side = s;
-  eddy_buf_init(&p->in, 64u << 20);
-  return &p->base;
-}
-
-static void side_init(side_t *s) {
-  memset(s, 0, sizeof(*s));
-  s->f.build_protocol = side_build;
-}
-
-static void side_free(side_t *s) {
-  for (int i = 0; i < s->n; i++)
-    eddy_buf_free(&s->peers[i].in);
-}
-
-static eddy_transport_t *tr(peer_t *p) {
-  return p->base.transport;
-}
-
-/* ---- Running the loop -----------------------------------------------------
- */
-
-/* Only reached when something is wrong (or the machine is badly loaded). */
-#define WAIT_MS 15000
-
-static void guard_cb(eddy_timer_t *t) {
-  *(int *)t->data = 1;
-}
-
-#define WAIT_FOR(r, cond)                                                      \
-  do {                                                                         \
-    int expired_ = 0;                                                          \
-    eddy_timer_t guard_;                                                       \
-    eddy_timer_init((r), &guard_);                                             \
-    guard_.data = &expired_;                                                   \
-    eddy_timer_start(&guard_, WAIT_MS, guard_cb);                              \
-    while (!(cond) && !expired_)                                               \
-      eddy_reactor_run_once((r), 1);                                           \
-    eddy_timer_stop(&guard_);                                                  \
-    cr_assert((cond), "timed out waiting for: %s", #cond);                     \
-  } while (0)
-
-/* Lets the loop run for ms (for checks that something does NOT happen). */
-static void run_for(eddy_reactor_t *r, uint64_t ms) {
-  int expired = 0;
-  eddy_timer_t guard;
-  eddy_timer_init(r, &guard);
-  guard.data = &expired;
-  eddy_timer_start(&guard, ms, guard_cb);
-  while (!expired)
-    eddy_reactor_run_once(r, 1);
-}
-
-/* ---- Connecting -----------------------------------------------------------
- */
-
-typedef struct {
-  int done;
-  int err;
-  peer_t *peer;
-} outcome_t;
-
-static void got_ok(eddy_result_t *res, void *arg) {
-  outcome_t *o = arg;
-  o->done = 1;
-  o->peer = res->value;
-  cr_assert_eq(o->peer->made, 1, "fired before connection_made");
-}
-
-static void got_err(eddy_result_t *res, void *arg) {
-  outcome_t *o = arg;
-  o->done = 1;
-  o->err = res->err;
-  eddy_result_recover(res);
-}
-
-static eddy_listener_t *listen_on(eddy_reactor_t *r, const char *ep,
-                                  side_t *server) {
-  eddy_listener_t *l = NULL;
-  int rc = eddy_listen(r, ep, &server->f, &l);
-  cr_assert_eq(rc, 0, "listen %s: %s", ep, eddy_strerror(rc));
-  cr_assert_neq(eddy_listener_port(l), 0);
-  return l;
-}
-
-/* Connects a client of `client` to the listener and waits until the server
- * side has its protocol too. */
-static peer_t *connect_to(eddy_reactor_t *r, eddy_listener_t *l, side_t *client,
-                          side_t *server) {
+/* Connects a client of `client` to the listener on 127.0.0.1 and waits
+ * until the server side has its protocol too. */
+static peer_t *connect_tcp(eddy_reactor_t *r, eddy_listener_t *l,
+                           side_t *client, side_t *server) {
   char ep[64];
-  snprintf(ep, sizeof(ep), "tcp:127.0.0.1:%d", eddy_listener_port(l));
-  outcome_t o = {0};
-  int before = server->n;
-  eddy_deferred_t *d = eddy_connect(r, ep, &client->f);
-  cr_assert_not_null(d);
-  eddy_deferred_add_callbacks(d, got_ok, got_err, &o);
-  WAIT_FOR(r, o.done && (server->n > before || server->refuse));
-  cr_assert_eq(o.err, 0, "connect: %s", eddy_strerror(o.err));
-  return o.peer;
-}
-
-static void finish(eddy_reactor_t *r, eddy_listener_t *l, side_t *a,
-                   side_t *b) {
-  if (l != NULL)
-    eddy_listener_close(l, NULL, NULL);
-  test_close_reactor(r);
-  side_free(a);
-  side_free(b);
+  local_endpoint(ep, sizeof(ep), l, "");
+  return connect_to(r, ep, client, server);
 }
 
 /* ---- Echo -----------------------------------------------------------------
@@ -227,7 +27,7 @@ Test(tcp, echo_round_trip) {
   side_init(&client);
   server.echo = 1;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   cr_assert_eq(eddy_transport_write_str(tr(c), "hello, "), 0);
   cr_assert_eq(eddy_transport_write_str(tr(c), "eddy"), 0);
   WAIT_FOR(r, c->in.len == 11);
@@ -340,17 +140,10 @@ Test(tcp, large_write_with_backpressure) {
   server.on_pause = producer_paused;
   client.on_made = pause_reading_on_made;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   peer_t *s = &server.peers[0];
   /* The client reads nothing until the kernel buffers filled up. */
-  int expired = 0;
-  eddy_timer_t guard;
-  eddy_timer_init(r, &guard);
-  guard.data = &expired;
-  eddy_timer_start(&guard, WAIT_MS, guard_cb);
-  while (s->pauses == 0 && !s->lost && !expired)
-    eddy_reactor_run_once(r, 1);
-  eddy_timer_stop(&guard);
+  RUN_UNTIL(r, s->pauses != 0 || s->lost, WAIT_MS);
   cr_assert_eq(s->pauses, 1, "sent=%zu queued=%zu paused=%d lost=%d", pr.sent,
                eddy_transport_write_buffer_size(tr(s)),
                eddy_transport_writing_paused(tr(s)), s->lost);
@@ -397,7 +190,7 @@ Test(tcp, lose_connection_flushes_everything_first) {
   server.on_made = fill_then_lose;
   client.on_made = pause_reading_on_made;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   peer_t *s = &server.peers[0];
   run_for(r, 20);
   cr_assert_eq(s->lost, 0, "closed before the queue was written");
@@ -429,7 +222,7 @@ Test(tcp, abort_drops_the_queue) {
   server.on_made = fill_then_abort;
   client.on_made = pause_reading_on_made;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   peer_t *s = &server.peers[0];
   WAIT_FOR(r, s->destroyed);
   cr_assert_eq(s->reason, UV_ECONNABORTED);
@@ -461,7 +254,7 @@ Test(tcp, peer_vanishing_mid_write_is_an_error_not_a_signal) {
   server.on_made = write_big;
   client.on_data = abort_on_data; /* with unread bytes: the peer gets RST */
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   struct sigaction sa;
   cr_assert_eq(sigaction(SIGPIPE, NULL, &sa), 0);
   cr_assert(sa.sa_handler == SIG_IGN, "SIGPIPE would kill the process");
@@ -482,7 +275,7 @@ Test(tcp, writev_keeps_order) {
   side_init(&server);
   side_init(&client);
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   uv_buf_t bufs[4] = {uv_buf_init("abc", 3), uv_buf_init("", 0),
                       uv_buf_init("defg", 4), uv_buf_init("hij", 3)};
   cr_assert_eq(eddy_transport_writev(tr(c), bufs, 4), 0);
@@ -511,7 +304,7 @@ Test(tcp, write_slice_shared_by_connections) {
   enum { CONNS = 3 };
   peer_t *cs[CONNS];
   for (int i = 0; i < CONNS; i++)
-    cs[i] = connect_to(r, l, &client, &server);
+    cs[i] = connect_tcp(r, l, &client, &server);
   size_t len = 1u << 20;
   char *mem = malloc(len);
   cr_assert_not_null(mem);
@@ -570,7 +363,7 @@ Test(tcp, small_slices_interleave_with_writes) {
   side_init(&client);
   server.on_made = write_small_slices;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   WAIT_FOR(r, c->destroyed);
   const char *want = "one,xtwo,one,xtwo,one,xtwo,";
   cr_assert_eq(c->in.len, strlen(want));
@@ -602,7 +395,7 @@ Test(tcp, lose_inside_connection_made) {
   side_init(&client);
   server.on_made = greet_and_lose;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   WAIT_FOR(r, c->destroyed && server.peers[0].destroyed);
   cr_assert_eq(c->in.len, 3);
   cr_assert_eq(memcmp(c->in.data, "bye", 3), 0);
@@ -618,7 +411,7 @@ Test(tcp, abort_inside_connection_made) {
   side_init(&client);
   server.on_made = abort_now;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   WAIT_FOR(r, c->destroyed && server.peers[0].destroyed);
   cr_assert_eq(server.peers[0].reason, UV_ECONNABORTED);
   cr_assert_eq(server.peers[0].in.len, 0);
@@ -641,7 +434,7 @@ Test(tcp, lose_inside_data_received) {
   side_init(&client);
   server.on_data = lose_on_data;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   cr_assert_eq(eddy_transport_write_str(tr(c), "x"), 0);
   WAIT_FOR(r, c->destroyed && server.peers[0].destroyed);
   cr_assert_eq(c->in.len, 6);
@@ -657,7 +450,7 @@ Test(tcp, abort_inside_data_received) {
   side_init(&client);
   server.on_data = abort_on_data;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   cr_assert_eq(eddy_transport_write_str(tr(c), "x"), 0);
   WAIT_FOR(r, c->destroyed && server.peers[0].destroyed);
   cr_assert_eq(server.peers[0].reason, UV_ECONNABORTED);
@@ -672,7 +465,7 @@ Test(tcp, reset_by_peer_is_reported) {
   side_init(&client);
   server.on_made = pause_reading_on_made;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   peer_t *s = &server.peers[0];
   cr_assert_eq(eddy_transport_write_str(tr(c), "never read"), 0);
   run_for(r, 20);
@@ -701,7 +494,7 @@ Test(tcp, client_half_closes) {
   side_init(&client);
   server.on_eof = reply_then_lose;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   cr_assert_eq(eddy_transport_write_str(tr(c), "ping"), 0);
   cr_assert_eq(eddy_transport_shutdown_write(tr(c)), 0);
   cr_assert_eq(eddy_transport_shutdown_write(tr(c)), 0);
@@ -738,7 +531,7 @@ Test(tcp, server_half_closes_and_both_finish) {
   server.on_made = greet_and_shut;
   client.on_eof = answer_and_shut;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   peer_t *s = &server.peers[0];
   WAIT_FOR(r, c->destroyed && s->destroyed);
   cr_assert_eq(c->in.len, 9);
@@ -758,7 +551,7 @@ Test(tcp, eof_closes_when_not_kept_open) {
   side_init(&client);
   server.echo = 1; /* eof_received answers 0: close once the echo is out */
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   cr_assert_eq(eddy_transport_write_str(tr(c), "echo me"), 0);
   cr_assert_eq(eddy_transport_shutdown_write(tr(c)), 0);
   WAIT_FOR(r, c->destroyed && server.peers[0].destroyed);
@@ -778,7 +571,7 @@ Test(tcp, pause_and_resume_reading) {
   side_init(&client);
   server.on_made = pause_reading_on_made;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   peer_t *s = &server.peers[0];
   cr_assert_eq(eddy_transport_write_str(tr(c), "abc"), 0);
   run_for(r, 30);
@@ -803,7 +596,7 @@ Test(tcp, host_and_peer_addresses) {
   side_init(&server);
   side_init(&client);
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   peer_t *s = &server.peers[0];
   eddy_addr_t sh, sp, ch, cp, la;
   cr_assert_eq(eddy_transport_get_host(tr(s), &sh), 0);
@@ -842,7 +635,7 @@ Test(tcp, write_buffer_limits) {
   side_init(&server);
   side_init(&client);
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   eddy_transport_t *t = tr(c);
   cr_assert_eq(eddy_transport_set_write_buffer_limits(t, 10, 20), UV_EINVAL);
   cr_assert_eq(eddy_transport_set_write_buffer_limits(t, 100, 10), 0);
@@ -867,7 +660,7 @@ Test(tcp, factory_refusing_closes_the_connection) {
   side_init(&client);
   server.refuse = 1;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   WAIT_FOR(r, c->destroyed);
   cr_assert_eq(server.n, 0);
   cr_assert(c->reason == 0 || c->reason == UV_ECONNRESET, "reason %s",
@@ -898,10 +691,6 @@ Test(tcp, listening_twice_on_a_port_fails) {
   finish(r, l, &server, &server);
 }
 
-static void closed_cb(void *arg) {
-  (*(int *)arg)++;
-}
-
 Test(tcp, listener_close_callback_and_connections_survive) {
   eddy_reactor_t *r = test_reactor(0);
   side_t server, client;
@@ -909,7 +698,7 @@ Test(tcp, listener_close_callback_and_connections_survive) {
   side_init(&client);
   server.echo = 1;
   eddy_listener_t *l = listen_on(r, "tcp:0", &server);
-  peer_t *c = connect_to(r, l, &client, &server);
+  peer_t *c = connect_tcp(r, l, &client, &server);
   int closed = 0;
   eddy_listener_close(l, closed_cb, &closed);
   cr_assert_eq(closed, 0);
@@ -940,12 +729,7 @@ Test(tcp, ipv6_loopback) {
   cr_assert_eq(la.ss.ss_family, AF_INET6);
   char ep[64];
   snprintf(ep, sizeof(ep), "tcp6:\\:\\:1:%d", eddy_listener_port(l));
-  outcome_t o = {0};
-  eddy_deferred_t *d = eddy_connect(r, ep, &client.f);
-  eddy_deferred_add_callbacks(d, got_ok, got_err, &o);
-  WAIT_FOR(r, o.done);
-  cr_assert_eq(o.err, 0, "connect %s: %s", ep, eddy_strerror(o.err));
-  peer_t *c = o.peer;
+  peer_t *c = connect_to(r, ep, &client, &server);
   cr_assert_eq(eddy_transport_write_str(tr(c), "six"), 0);
   WAIT_FOR(r, c->in.len == 3);
   eddy_addr_t peer;
