@@ -3,11 +3,13 @@
 #define EDDY_H
 
 #include "buffer.h"
+#include "cache.h"
 #include "cooperate.h"
 #include "deferred.h"
 #include "endpoint.h"
 #include "error.h"
 #include "line.h"
+#include "locks.h"
 #include "log.h"
 #include "process.h"
 #include "protocol.h"

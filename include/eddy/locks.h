@@ -1,0 +1,68 @@
+/* eddy/locks.h — the lock service: named locks over a line protocol.
+ *
+ * A library module that a C program can embed and that eddyd wires up.
+ * Exclusive and shared locks, reentrant when asked, try and timeout, FIFO
+ * fairness, a fencing token on every grant, optional leases, and every lock
+ * a connection holds released the moment it closes. The wire protocol is
+ * docs/protocol/locks.md.
+ *
+ * OWNERSHIP: eddy_locks_t is library-owned: created by eddy_locks_new,
+ * freed by eddy_locks_close (asynchronously: cb runs once every listener
+ * and connection is closed).
+ */
+#ifndef EDDY_LOCKS_H
+#define EDDY_LOCKS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "endpoint.h"
+#include "reactor.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct eddy_locks_s eddy_locks_t;
+
+typedef struct eddy_locks_opts_s {
+  size_t max_name;             /* bytes in a lock name; default 250 */
+  size_t max_line;             /* bytes in a request line; default 1024 */
+  size_t max_held_per_conn;    /* distinct locks one connection holds; 10000 */
+  size_t max_waits_per_conn;   /* pending acquires per connection; 1000 */
+  size_t max_locks;            /* distinct lock names alive; 1000000 */
+  size_t max_connections;      /* 10000 */
+  uint64_t max_lease_ms;       /* longest lease a client may ask; 1 day */
+  const char *admin_token;     /* if set, `reset` needs it; NULL = allowed */
+} eddy_locks_opts_t;
+
+void eddy_locks_opts_init(eddy_locks_opts_t *o);
+
+int eddy_locks_new(eddy_reactor_t *r, const eddy_locks_opts_t *o,
+                   eddy_locks_t **out);
+/* Serves the protocol on one more endpoint (TCP or Unix). May be called for
+ * several endpoints. *out (may be NULL) is owned by the service. */
+int eddy_locks_listen(eddy_locks_t *l, const char *endpoint,
+                      eddy_listener_t **out);
+void eddy_locks_close(eddy_locks_t *l, eddy_call_cb cb, void *arg);
+
+/* Counters for status pages and the dashboard. Totals only grow. */
+typedef struct eddy_locks_stats_s {
+  uint64_t connections;       /* open now */
+  uint64_t locks;             /* names with a holder or waiter now */
+  uint64_t holders;           /* grants held now (a reentrant count once) */
+  uint64_t waiters;           /* acquires waiting now */
+  uint64_t grants_total;
+  uint64_t waits_total;       /* acquires that had to wait */
+  uint64_t timeouts_total;
+  uint64_t releases_on_disconnect_total;
+  uint64_t lease_expiries_total;
+  uint64_t wait_time_us_total; /* summed over granted waits */
+} eddy_locks_stats_t;
+
+void eddy_locks_stats(const eddy_locks_t *l, eddy_locks_stats_t *out);
+
+#ifdef __cplusplus
+}
+#endif
+#endif
