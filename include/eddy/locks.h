@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "endpoint.h"
+#include "protocol.h"
 #include "reactor.h"
 
 #ifdef __cplusplus
@@ -26,34 +27,48 @@ extern "C" {
 typedef struct eddy_locks_s eddy_locks_t;
 
 typedef struct eddy_locks_opts_s {
-  size_t max_name;             /* bytes in a lock name; default 250 */
-  size_t max_line;             /* bytes in a request line; default 1024 */
-  size_t max_held_per_conn;    /* distinct locks one connection holds; 10000 */
-  size_t max_waits_per_conn;   /* pending acquires per connection; 1000 */
-  size_t max_locks;            /* distinct lock names alive; 1000000 */
-  size_t max_connections;      /* 10000 */
-  uint64_t max_lease_ms;       /* longest lease a client may ask; 1 day */
-  const char *admin_token;     /* if set, `reset` needs it; NULL = allowed */
+  size_t max_name;           /* bytes in a lock name; default 250 */
+  size_t max_line;           /* bytes in a request line; default 1024 */
+  size_t max_held_per_conn;  /* locks one connection holds or waits for;
+                              * 10000 */
+  size_t max_waits_per_conn; /* pending acquires per connection; 1000 */
+  size_t max_locks;          /* distinct lock names alive; 1000000 */
+  size_t max_connections;    /* 10000 */
+  uint64_t max_lease_ms;     /* longest lease a client may ask; 1 day */
+  /* If set, `reset` needs it (copied by eddy_locks_new; "" makes reset
+   * impossible). NULL = allowed. */
+  const char *admin_token;
 } eddy_locks_opts_t;
 
 void eddy_locks_opts_init(eddy_locks_opts_t *o);
 
+/* o NULL means the defaults. Returns 0, UV_ENOMEM, or UV_EINVAL (r or out
+ * NULL; max_name, max_held_per_conn, max_locks or max_connections 0;
+ * max_line below 16 or above EDDY_LINE_BUFFER_MAX - 1). */
 int eddy_locks_new(eddy_reactor_t *r, const eddy_locks_opts_t *o,
                    eddy_locks_t **out);
 /* Serves the protocol on one more endpoint (TCP or Unix). May be called for
  * several endpoints. *out (may be NULL) is owned by the service. */
 int eddy_locks_listen(eddy_locks_t *l, const char *endpoint,
                       eddy_listener_t **out);
+/* Answers every waiting acquire `ERR shutdown`, stops listening, and closes
+ * every connection once its replies are written; cb(arg) (may be NULL) then
+ * runs on a later loop iteration, after which l is freed. Call it once. */
 void eddy_locks_close(eddy_locks_t *l, eddy_call_cb cb, void *arg);
+
+/* The factory behind eddy_locks_listen, owned by l: serves the protocol over
+ * any transport (a caller's own listener, eddy_string_transport,
+ * eddy_loopback). Its protocols count as connections of l. */
+eddy_factory_t *eddy_locks_factory(eddy_locks_t *l);
 
 /* Counters for status pages and the dashboard. Totals only grow. */
 typedef struct eddy_locks_stats_s {
-  uint64_t connections;       /* open now */
-  uint64_t locks;             /* names with a holder or waiter now */
-  uint64_t holders;           /* grants held now (a reentrant count once) */
-  uint64_t waiters;           /* acquires waiting now */
+  uint64_t connections; /* open now */
+  uint64_t locks;       /* names with a holder or waiter now */
+  uint64_t holders;     /* grants held now (a reentrant count once) */
+  uint64_t waiters;     /* acquires waiting now */
   uint64_t grants_total;
-  uint64_t waits_total;       /* acquires that had to wait */
+  uint64_t waits_total; /* acquires that had to wait */
   uint64_t timeouts_total;
   uint64_t releases_on_disconnect_total;
   uint64_t lease_expiries_total;
