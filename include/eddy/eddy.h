@@ -9,6 +9,7 @@
 #include "endpoint.h"
 #include "error.h"
 #include "line.h"
+#include "lock_client.h"
 #include "locks.h"
 #include "log.h"
 #include "process.h"
