@@ -23,21 +23,35 @@ extern "C" {
 typedef struct eddy_cache_s eddy_cache_t;
 
 typedef struct eddy_cache_opts_s {
-  size_t memory_limit;     /* bytes of items (keys, values, overhead); 64 MiB */
-  size_t max_item_size;    /* largest value; 1 MiB (memcached's -I) */
-  size_t max_connections;  /* 10000 */
-  size_t max_line;         /* longest command line; 2048 */
+  size_t memory_limit;    /* bytes of items (keys, values, overhead); 64 MiB */
+  size_t max_item_size;   /* largest value; 1 MiB (memcached's -I) */
+  size_t max_connections; /* 10000 */
+  size_t max_line;        /* longest command line; 2048 */
 } eddy_cache_opts_t;
 
 void eddy_cache_opts_init(eddy_cache_opts_t *o);
 
+/* o may be NULL (the defaults). Returns 0, UV_EINVAL (a zero limit, a
+ * max_line under 64 or over 1 MiB, max_item_size over 4 GiB) or
+ * UV_ENOMEM. The clock of expiry is r's (a fake clock in tests), with the
+ * wall clock read once here to place absolute exptimes. */
 int eddy_cache_new(eddy_reactor_t *r, const eddy_cache_opts_t *o,
                    eddy_cache_t **out);
+/* Serves the protocol on endpoint (eddy/endpoint.h); may be called for
+ * several endpoints. *out (out may be NULL) is for eddy_listener_port and
+ * eddy_listener_address only: the listener belongs to the cache, which
+ * closes it in eddy_cache_close. Errors are eddy_listen's. */
 int eddy_cache_listen(eddy_cache_t *c, const char *endpoint,
                       eddy_listener_t **out);
+/* Stops listening, closes every connection (answers already produced are
+ * written first), frees the items, then calls cb(arg) (cb may be NULL) on
+ * a later loop iteration, never from inside this call. c is invalid from
+ * then on. Call it once. */
 void eddy_cache_close(eddy_cache_t *c, eddy_call_cb cb, void *arg);
 
-/* The figures `stats` reports, for status pages and the dashboard. */
+/* The figures `stats` reports, for status pages and the dashboard
+ * (docs/protocol/cache.md). curr_items, bytes and curr_connections are
+ * gauges; the rest count since start or the last `stats reset`. */
 typedef struct eddy_cache_stats_s {
   uint64_t curr_items;
   uint64_t total_items;
