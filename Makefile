@@ -9,7 +9,6 @@ COV_BUILD   ?= build-coverage
 BENCH_BUILD ?= build-bench
 PREFIX      ?= /usr/local
 FUZZ_SECONDS ?= 60
-ENDPOINT    ?= tcp:7700
 
 .PHONY: all build run test unit fuzz bench coverage install format clean bootstrap
 
@@ -24,10 +23,12 @@ $(BUILD)/build.ninja:
 build: bootstrap $(BUILD)/build.ninja
 	ninja -C $(BUILD)
 
-# Until eddyd exists, the main job is the echo example.
+# The main job: eddyd in the foreground, every service on loopback; it prints
+# where each one listens. Ctrl-C stops it. Pass options with ARGS, e.g.
+# `make run ARGS="--cache-memory 256M --log-level debug"`.
 run: build
-	@echo "eddy: starting the echo example on $(ENDPOINT) (Ctrl-C stops it)"
-	$(BUILD)/examples/echo $(ENDPOINT)
+	@echo "eddy: starting eddyd (Ctrl-C stops it; see $(BUILD)/daemon/eddyd --help)"
+	$(BUILD)/daemon/eddyd $(ARGS)
 
 # Tests run on a build with AddressSanitizer and UndefinedBehaviorSanitizer;
 # the fuzzers on a clang build (which also proves clang compiles eddy).

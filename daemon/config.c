@@ -1,0 +1,529 @@
+/* config.c — eddyd's settings: defaults, one setter for file and flags, the
+ * configuration file parser and the effective-configuration writer. */
+#include "config.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <eddy/endpoint.h>
+
+#define MIN_CACHE_MEMORY ((size_t)1024 * 1024)
+#define MAX_CACHE_MEMORY ((size_t)1 << 40) /* 1 TiB: a typo guard */
+#define MIN_MAX_ITEM ((size_t)1024)        /* memcached's -I range */
+#define MAX_MAX_ITEM ((size_t)1024 * 1024 * 1024)
+#define MAX_STATS_INTERVAL 86400
+
+typedef enum {
+  KIND_ENDPOINTS,
+  KIND_SIZE,
+  KIND_TOKEN,
+  KIND_LEVEL,
+  KIND_PATH,
+  KIND_BOOL,
+  KIND_NAME,
+  KIND_SECONDS
+} kind_t;
+
+typedef struct key_s {
+  const char *name;
+  kind_t kind;
+  size_t offset;
+} keydef_t;
+
+#define AT(field) offsetof(eddyd_config_t, field)
+
+static const keydef_t keys[] = {
+    {"http", KIND_ENDPOINTS, AT(http)},
+    {"locks", KIND_ENDPOINTS, AT(locks)},
+    {"cache", KIND_ENDPOINTS, AT(cache)},
+    {"cache-memory", KIND_SIZE, AT(cache_memory)},
+    {"cache-max-item", KIND_SIZE, AT(cache_max_item)},
+    {"lock-admin-token", KIND_TOKEN, AT(lock_admin_token)},
+    {"log-level", KIND_LEVEL, AT(log_level)},
+    {"logfile", KIND_PATH, AT(logfile)},
+    {"syslog", KIND_BOOL, AT(syslog)},
+    {"daemon", KIND_BOOL, AT(daemon)},
+    {"pidfile", KIND_PATH, AT(pidfile)},
+    {"user", KIND_NAME, AT(user)},
+    {"group", KIND_NAME, AT(group)},
+    {"stats-interval", KIND_SECONDS, AT(stats_interval)},
+};
+
+#define NKEYS (sizeof(keys) / sizeof(keys[0]))
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+cfg_fail(char *err, size_t errlen, const char *fmt, ...) {
+  if (err != NULL && errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+static const keydef_t *find_key(const char *name) {
+  for (size_t i = 0; i < NKEYS; i++)
+    if (strcmp(keys[i].name, name) == 0)
+      return &keys[i];
+  return NULL;
+}
+
+static void endpoints_default(eddyd_endpoints_t *e, const char *ep) {
+  memset(e, 0, sizeof(*e));
+  e->count = 1;
+  e->layer = EDDYD_LAYER_DEFAULT;
+  snprintf(e->list[0], sizeof(e->list[0]), "%s", ep);
+}
+
+void eddyd_config_init(eddyd_config_t *c) {
+  memset(c, 0, sizeof(*c));
+  endpoints_default(&c->http, EDDYD_DEFAULT_HTTP);
+  endpoints_default(&c->locks, EDDYD_DEFAULT_LOCKS);
+  endpoints_default(&c->cache, EDDYD_DEFAULT_CACHE);
+  c->cache_memory = EDDYD_DEFAULT_CACHE_MEMORY;
+  c->cache_max_item = EDDYD_DEFAULT_CACHE_MAX_ITEM;
+  c->log_level = EDDY_LOG_INFO;
+  c->stats_interval = EDDYD_DEFAULT_STATS_INTERVAL;
+}
+
+int eddyd_config_key_kind(const char *key, const char **name) {
+  const keydef_t *k = find_key(key);
+  if (k == NULL)
+    return -1;
+  if (name != NULL)
+    *name = k->name;
+  return k->kind != KIND_BOOL;
+}
+
+/* ---- Sizes ----------------------------------------------------------- */
+
+int eddyd_parse_size(const char *s, size_t *out) {
+  if (s == NULL || !isdigit((unsigned char)s[0]))
+    return -1;
+  size_t v = 0;
+  const char *p = s;
+  for (; isdigit((unsigned char)*p); p++) {
+    size_t d = (size_t)(*p - '0');
+    if (v > (SIZE_MAX - d) / 10)
+      return -1;
+    v = v * 10 + d;
+  }
+  unsigned shift = 0;
+  switch (*p) {
+  case '\0':
+    break;
+  case 'k':
+  case 'K':
+    shift = 10;
+    break;
+  case 'm':
+  case 'M':
+    shift = 20;
+    break;
+  case 'g':
+  case 'G':
+    shift = 30;
+    break;
+  default:
+    return -1;
+  }
+  if (*p != '\0' && p[1] != '\0')
+    return -1;
+  if (shift != 0 && v > (SIZE_MAX >> shift))
+    return -1;
+  *out = v << shift;
+  return 0;
+}
+
+void eddyd_format_size(size_t v, char *buf, size_t size) {
+  static const char suffix[] = {'G', 'M', 'K'};
+  static const unsigned shift[] = {30, 20, 10};
+  for (int i = 0; i < 3; i++) {
+    size_t unit = (size_t)1 << shift[i];
+    if (v != 0 && v % unit == 0) {
+      snprintf(buf, size, "%zu%c", v / unit, suffix[i]);
+      return;
+    }
+  }
+  snprintf(buf, size, "%zu", v);
+}
+
+/* ---- One setting ------------------------------------------------------ */
+
+static int parse_bool(const char *v, int *out) {
+  static const char *yes[] = {"yes", "true", "on", "1"};
+  static const char *no[] = {"no", "false", "off", "0"};
+  for (size_t i = 0; i < 4; i++) {
+    if (strcasecmp(v, yes[i]) == 0) {
+      *out = 1;
+      return 0;
+    }
+    if (strcasecmp(v, no[i]) == 0) {
+      *out = 0;
+      return 0;
+    }
+  }
+  return -1;
+}
+
+static int set_endpoints(eddyd_endpoints_t *e, eddyd_layer_t layer,
+                         const char *v, char *err, size_t errlen) {
+  /* A list from a higher layer replaces the lower one as a whole: `--locks
+   * unix:X` means "only unix:X", not "the file's endpoints and unix:X". */
+  if (e->layer != layer) {
+    memset(e, 0, sizeof(*e));
+    e->layer = layer;
+  }
+  if (strcmp(v, "off") == 0) {
+    if (e->count > 0)
+      return cfg_fail(err, errlen, "'off' cannot be combined with endpoints");
+    e->off = 1;
+    return 0;
+  }
+  if (e->off)
+    return cfg_fail(err, errlen, "'off' cannot be combined with endpoints");
+  if (e->count == EDDYD_MAX_ENDPOINTS)
+    return cfg_fail(err, errlen, "at most %d endpoints per service",
+                    EDDYD_MAX_ENDPOINTS);
+  size_t len = strlen(v);
+  if (len == 0)
+    return cfg_fail(err, errlen,
+                    "expected an endpoint (tcp:PORT, unix:PATH) "
+                    "or off");
+  if (len >= EDDYD_ENDPOINT_MAX)
+    return cfg_fail(err, errlen, "endpoint longer than %d bytes",
+                    EDDYD_ENDPOINT_MAX - 1);
+  eddy_endpoint_t ep;
+  eddy_endpoint_error_t perr;
+  if (eddy_endpoint_parse_server(v, &ep, &perr) != 0)
+    return cfg_fail(err, errlen, "bad endpoint '%s': %s (at byte %zu)", v,
+                    perr.message, perr.pos);
+  for (int i = 0; i < e->count; i++)
+    if (strcmp(e->list[i], v) == 0)
+      return cfg_fail(err, errlen, "endpoint '%s' is given twice", v);
+  memcpy(e->list[e->count++], v, len + 1);
+  return 0;
+}
+
+static int set_text(char *dst, size_t cap, const char *v, const char *what,
+                    char *err, size_t errlen) {
+  size_t len = strlen(v);
+  if (len == 0)
+    return cfg_fail(err, errlen, "expected %s, got an empty value", what);
+  if (len >= cap)
+    return cfg_fail(err, errlen, "%s longer than %zu bytes", what, cap - 1);
+  for (size_t i = 0; i < len; i++)
+    if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
+      return cfg_fail(err, errlen, "%s contains a control character", what);
+  memcpy(dst, v, len + 1);
+  return 0;
+}
+
+static int set_name(char *dst, const char *v, char *err, size_t errlen) {
+  /* What useradd accepts, plus plain numeric ids. */
+  if (v[0] == '-')
+    return cfg_fail(err, errlen, "expected a name or a number, got '%s'", v);
+  for (const char *p = v; *p != '\0'; p++)
+    if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
+      return cfg_fail(err, errlen, "expected a name or a number, got '%s'", v);
+  return set_text(dst, EDDYD_NAME_MAX, v, "a name or a number", err, errlen);
+}
+
+static int set_token(char *dst, const char *v, char *err, size_t errlen) {
+  /* The token travels as one word of the lock protocol's request line. */
+  for (const char *p = v; *p != '\0'; p++)
+    if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
+      return cfg_fail(err, errlen,
+                      "the token must be printable ASCII without "
+                      "spaces");
+  return set_text(dst, EDDYD_TOKEN_MAX, v, "a token", err, errlen);
+}
+
+static int set_size(eddyd_config_t *c, const keydef_t *k, const char *v,
+                    char *err, size_t errlen) {
+  size_t n;
+  if (eddyd_parse_size(v, &n) != 0)
+    return cfg_fail(err, errlen,
+                    "expected a size such as 64M (K, M, G), got '%s'", v);
+  size_t lo = MIN_CACHE_MEMORY, hi = MAX_CACHE_MEMORY;
+  if (k->offset == AT(cache_max_item)) {
+    lo = MIN_MAX_ITEM;
+    hi = MAX_MAX_ITEM;
+  }
+  if (n < lo || n > hi) {
+    char a[32], b[32];
+    eddyd_format_size(lo, a, sizeof(a));
+    eddyd_format_size(hi, b, sizeof(b));
+    return cfg_fail(err, errlen, "'%s' is out of range (%s to %s)", v, a, b);
+  }
+  *(size_t *)((char *)c + k->offset) = n;
+  return 0;
+}
+
+static int set_seconds(unsigned *dst, const char *v, char *err, size_t errlen) {
+  unsigned long n = 0;
+  const char *p = v;
+  if (*p == '\0')
+    return cfg_fail(err, errlen, "expected seconds (0-%d), got an empty value",
+                    MAX_STATS_INTERVAL);
+  for (; isdigit((unsigned char)*p) && n <= MAX_STATS_INTERVAL; p++)
+    n = n * 10 + (unsigned long)(*p - '0');
+  if (*p != '\0' || n > MAX_STATS_INTERVAL)
+    return cfg_fail(err, errlen, "expected seconds (0-%d), got '%s'",
+                    MAX_STATS_INTERVAL, v);
+  *dst = (unsigned)n;
+  return 0;
+}
+
+int eddyd_config_set(eddyd_config_t *c, eddyd_layer_t layer, const char *key,
+                     const char *value, char *err, size_t errlen) {
+  const keydef_t *k = find_key(key);
+  if (k == NULL)
+    return cfg_fail(err, errlen, "unknown key '%s'", key);
+  if (value == NULL)
+    return cfg_fail(err, errlen, "a value is required");
+  void *field = (char *)c + k->offset;
+  switch (k->kind) {
+  case KIND_ENDPOINTS:
+    return set_endpoints(field, layer, value, err, errlen);
+  case KIND_SIZE:
+    return set_size(c, k, value, err, errlen);
+  case KIND_TOKEN:
+    return set_token(field, value, err, errlen);
+  case KIND_LEVEL: {
+    eddy_log_level_t level;
+    if (eddy_log_parse_level(value, &level) != 0)
+      return cfg_fail(err, errlen,
+                      "expected debug, info, warn, error or off, got '%s'",
+                      value);
+    c->log_level = level;
+    return 0;
+  }
+  case KIND_PATH:
+    return set_text(field, EDDYD_PATH_MAX, value, "a path", err, errlen);
+  case KIND_BOOL:
+    if (parse_bool(value, field) != 0)
+      return cfg_fail(err, errlen, "expected yes or no, got '%s'", value);
+    return 0;
+  case KIND_NAME:
+    return set_name(field, value, err, errlen);
+  case KIND_SECONDS:
+    return set_seconds(field, value, err, errlen);
+  }
+  return cfg_fail(err, errlen, "unknown key '%s'", key);
+}
+
+/* ---- The file --------------------------------------------------------- */
+
+static int is_blank(char ch) {
+  return ch == ' ' || ch == '\t' || ch == '\r';
+}
+
+/* Parses one line (NUL-terminated, no newline, writable). */
+static int parse_line(eddyd_config_t *c, char *line, char *err, size_t errlen) {
+  char *p = line;
+  while (is_blank(*p))
+    p++;
+  if (*p == '\0' || *p == '#')
+    return 0;
+  char *key = p;
+  while (*p != '\0' && *p != '=' && !is_blank(*p))
+    p++;
+  char *key_end = p;
+  while (is_blank(*p))
+    p++;
+  if (*p != '=') {
+    *key_end = '\0';
+    return cfg_fail(err, errlen, "expected '=' after '%s'", key);
+  }
+  if (key_end == key)
+    return cfg_fail(err, errlen, "expected a key before '='");
+  *key_end = '\0';
+  p++;
+  while (is_blank(*p))
+    p++;
+  char *value = p;
+  char *end = value + strlen(value);
+  while (end > value && is_blank(end[-1]))
+    *--end = '\0';
+  if (*value == '"') {
+    if (end - value < 2 || end[-1] != '"')
+      return cfg_fail(err, errlen, "%s: unterminated quoted value", key);
+    end[-1] = '\0';
+    value++;
+  }
+  if (find_key(key) == NULL) {
+    if (strcmp(key, "config") == 0 || strcmp(key, "check-config") == 0 ||
+        strcmp(key, "help") == 0 || strcmp(key, "version") == 0)
+      return cfg_fail(err, errlen, "'%s' is a command-line flag only", key);
+    return cfg_fail(err, errlen, "unknown key '%s'", key);
+  }
+  char msg[EDDYD_ERR_MAX];
+  if (eddyd_config_set(c, EDDYD_LAYER_FILE, key, value, msg, sizeof(msg)) != 0)
+    return cfg_fail(err, errlen, "%s: %s", key, msg);
+  return 0;
+}
+
+int eddyd_config_parse_text(eddyd_config_t *c, const char *text, size_t len,
+                            const char *name, char *err, size_t errlen) {
+  char line[EDDYD_CONFIG_LINE_MAX + 1];
+  char msg[EDDYD_ERR_MAX];
+  size_t lineno = 0, pos = 0;
+  while (pos < len) {
+    lineno++;
+    const char *nl = memchr(text + pos, '\n', len - pos);
+    size_t n = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
+    if (n > EDDYD_CONFIG_LINE_MAX)
+      return cfg_fail(err, errlen, "%s:%zu: line longer than %d bytes", name,
+                      lineno, EDDYD_CONFIG_LINE_MAX);
+    if (memchr(text + pos, '\0', n) != NULL)
+      return cfg_fail(err, errlen, "%s:%zu: NUL byte in the line", name,
+                      lineno);
+    memcpy(line, text + pos, n);
+    line[n] = '\0';
+    pos += n + (nl != NULL);
+    if (parse_line(c, line, msg, sizeof(msg)) != 0)
+      return cfg_fail(err, errlen, "%s:%zu: %s", name, lineno, msg);
+  }
+  return 0;
+}
+
+int eddyd_config_load_file(eddyd_config_t *c, const char *path, char *err,
+                           size_t errlen) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0)
+    return cfg_fail(err, errlen, "cannot read %s: %s", path, strerror(errno));
+  struct stat st;
+  if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return cfg_fail(err, errlen, "%s is not a regular file", path);
+  }
+  if (st.st_size > EDDYD_CONFIG_FILE_MAX) {
+    close(fd);
+    return cfg_fail(err, errlen, "%s is larger than %d bytes", path,
+                    EDDYD_CONFIG_FILE_MAX);
+  }
+  char *text = malloc((size_t)st.st_size + 1);
+  if (text == NULL) {
+    close(fd);
+    return cfg_fail(err, errlen, "%s: out of memory", path);
+  }
+  size_t got = 0;
+  while (got < (size_t)st.st_size) {
+    ssize_t n = read(fd, text + got, (size_t)st.st_size - got);
+    if (n < 0 && errno == EINTR)
+      continue;
+    if (n <= 0)
+      break;
+    got += (size_t)n;
+  }
+  close(fd);
+  int rc = eddyd_config_parse_text(c, text, got, path, err, errlen);
+  free(text);
+  return rc;
+}
+
+int eddyd_config_validate(const eddyd_config_t *c, char *err, size_t errlen) {
+  if (c->cache_max_item > c->cache_memory) {
+    char a[32], b[32];
+    eddyd_format_size(c->cache_max_item, a, sizeof(a));
+    eddyd_format_size(c->cache_memory, b, sizeof(b));
+    return cfg_fail(err, errlen,
+                    "cache-max-item (%s) is larger than "
+                    "cache-memory (%s)",
+                    a, b);
+  }
+  if (c->syslog && c->logfile[0] != '\0')
+    return cfg_fail(err, errlen, "logfile and syslog cannot both be set");
+  if (c->daemon) {
+    /* A daemon works from "/", where a relative socket path would point
+     * somewhere else than the operator meant. */
+    const eddyd_endpoints_t *lists[] = {&c->http, &c->locks, &c->cache};
+    const char *names[] = {"http", "locks", "cache"};
+    for (int s = 0; s < 3; s++)
+      for (int i = 0; i < lists[s]->count; i++) {
+        eddy_endpoint_t ep;
+        if (eddy_endpoint_parse_server(lists[s]->list[i], &ep, NULL) == 0 &&
+            ep.kind == EDDY_ENDPOINT_UNIX && ep.path[0] != '/')
+          return cfg_fail(err, errlen,
+                          "%s: with daemon, the Unix socket path "
+                          "'%s' must be absolute",
+                          names[s], ep.path);
+      }
+  }
+  return 0;
+}
+
+/* ---- Writing ---------------------------------------------------------- */
+
+static void write_endpoints(FILE *out, const char *key,
+                            const eddyd_endpoints_t *e) {
+  if (e->count == 0)
+    fprintf(out, "%s = off\n", key);
+  for (int i = 0; i < e->count; i++)
+    fprintf(out, "%s = %s\n", key, e->list[i]);
+}
+
+static const char *level_name(eddy_log_level_t l) {
+  switch (l) {
+  case EDDY_LOG_DEBUG:
+    return "debug";
+  case EDDY_LOG_INFO:
+    return "info";
+  case EDDY_LOG_WARN:
+    return "warn";
+  case EDDY_LOG_ERROR:
+    return "error";
+  case EDDY_LOG_OFF:
+    break;
+  }
+  return "off";
+}
+
+/* Empty text settings are written commented out: an empty value is not
+ * valid input, and the line still shows that the key exists. */
+static void write_text(FILE *out, const char *key, const char *v) {
+  if (v[0] == '\0')
+    fprintf(out, "# %s =\n", key);
+  else if (is_blank(v[0]) || is_blank(v[strlen(v) - 1]) || v[0] == '"')
+    fprintf(out, "%s = \"%s\"\n", key, v);
+  else
+    fprintf(out, "%s = %s\n", key, v);
+}
+
+void eddyd_config_write(const eddyd_config_t *c, FILE *out) {
+  char a[32], b[32];
+  eddyd_format_size(c->cache_memory, a, sizeof(a));
+  eddyd_format_size(c->cache_max_item, b, sizeof(b));
+  fprintf(out, "# eddyd effective configuration\n");
+  fprintf(out, "# http is reserved: the web service is not served yet\n");
+  write_endpoints(out, "http", &c->http);
+  write_endpoints(out, "locks", &c->locks);
+  write_endpoints(out, "cache", &c->cache);
+  fprintf(out, "cache-memory = %s\n", a);
+  fprintf(out, "cache-max-item = %s\n", b);
+  /* Never print a secret: say only whether one is set. */
+  if (c->lock_admin_token[0] != '\0')
+    fprintf(out, "# lock-admin-token = (set, not shown)\n");
+  else
+    fprintf(out, "# lock-admin-token =\n");
+  fprintf(out, "log-level = %s\n", level_name(c->log_level));
+  write_text(out, "logfile", c->logfile);
+  fprintf(out, "syslog = %s\n", c->syslog ? "yes" : "no");
+  fprintf(out, "daemon = %s\n", c->daemon ? "yes" : "no");
+  write_text(out, "pidfile", c->pidfile);
+  write_text(out, "user", c->user);
+  write_text(out, "group", c->group);
+  fprintf(out, "stats-interval = %u\n", c->stats_interval);
+}

@@ -1,0 +1,256 @@
+/* options.c — eddyd's command line and its --help. */
+#include "options.h"
+
+#include <stdarg.h>
+#include <string.h>
+
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+static int
+opt_fail(char *err, size_t errlen, const char *fmt, ...) {
+  if (err != NULL && errlen > 0) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+  }
+  return -1;
+}
+
+/* Short flags and the long flag each stands for. */
+static const char *short_flag(char ch) {
+  switch (ch) {
+  case 'c':
+    return "config";
+  case 'd':
+    return "daemon";
+  case 'h':
+    return "help";
+  case 'V':
+    return "version";
+  }
+  return NULL;
+}
+
+static int add_setting(eddyd_options_t *o, eddyd_config_t *scratch,
+                       const char *key, const char *value, char *err,
+                       size_t errlen) {
+  if (o->nsettings == EDDYD_MAX_SETTINGS)
+    return opt_fail(err, errlen, "too many options (at most %d)",
+                    EDDYD_MAX_SETTINGS);
+  char msg[EDDYD_ERR_MAX];
+  if (eddyd_config_set(scratch, EDDYD_LAYER_FLAGS, key, value, msg,
+                       sizeof(msg)) != 0)
+    return opt_fail(err, errlen, "--%s: %s", key, msg);
+  o->settings[o->nsettings].key = key;
+  o->settings[o->nsettings].value = value;
+  o->nsettings++;
+  return 0;
+}
+
+int eddyd_options_parse(int argc, char **argv, eddyd_options_t *o, char *err,
+                        size_t errlen) {
+  memset(o, 0, sizeof(*o));
+  /* Values are tried on a scratch configuration so that a bad one is
+   * reported with the flag that carried it. */
+  static eddyd_config_t scratch;
+  eddyd_config_init(&scratch);
+  int action_set = 0;
+  for (int i = 1; i < argc; i++) {
+    const char *arg = argv[i];
+    char name[64];
+    const char *inline_value = NULL;
+    if (strcmp(arg, "--") == 0) {
+      if (i + 1 < argc)
+        return opt_fail(err, errlen,
+                        "unexpected argument '%s' (eddyd takes no "
+                        "operands)",
+                        argv[i + 1]);
+      break;
+    }
+    if (arg[0] == '-' && arg[1] != '-' && arg[1] != '\0') {
+      const char *longname = arg[2] == '\0' ? short_flag(arg[1]) : NULL;
+      if (longname == NULL)
+        return opt_fail(err, errlen, "unknown option '%s' (see eddyd --help)",
+                        arg);
+      snprintf(name, sizeof(name), "%s", longname);
+    } else if (arg[0] == '-' && arg[1] == '-') {
+      const char *eq = strchr(arg + 2, '=');
+      size_t n = eq != NULL ? (size_t)(eq - (arg + 2)) : strlen(arg + 2);
+      if (n == 0 || n >= sizeof(name))
+        return opt_fail(err, errlen, "unknown option '%s' (see eddyd --help)",
+                        arg);
+      memcpy(name, arg + 2, n);
+      name[n] = '\0';
+      if (eq != NULL)
+        inline_value = eq + 1;
+    } else {
+      return opt_fail(err, errlen,
+                      "unexpected argument '%s' (eddyd takes no "
+                      "operands)",
+                      arg);
+    }
+
+    eddyd_action_t action = EDDYD_ACTION_RUN;
+    if (strcmp(name, "help") == 0)
+      action = EDDYD_ACTION_HELP;
+    else if (strcmp(name, "version") == 0)
+      action = EDDYD_ACTION_VERSION;
+    else if (strcmp(name, "check-config") == 0)
+      action = EDDYD_ACTION_CHECK_CONFIG;
+    if (action != EDDYD_ACTION_RUN) {
+      if (inline_value != NULL)
+        return opt_fail(err, errlen, "--%s takes no value", name);
+      /* --help wins over everything, so `eddyd --bogus --help` still
+       * helps; the others are plain flags. */
+      if (action == EDDYD_ACTION_HELP || !action_set ||
+          o->action != EDDYD_ACTION_HELP)
+        o->action = action;
+      action_set = 1;
+      continue;
+    }
+
+    if (strcmp(name, "config") == 0) {
+      const char *v = inline_value;
+      if (v == NULL) {
+        if (i + 1 >= argc)
+          return opt_fail(err, errlen, "--config needs a value");
+        v = argv[++i];
+      }
+      if (v[0] == '\0')
+        return opt_fail(err, errlen,
+                        "--config: expected a path, got an empty "
+                        "value");
+      if (o->config_path != NULL)
+        return opt_fail(err, errlen, "--config is given twice");
+      o->config_path = v;
+      continue;
+    }
+
+    /* The key's static spelling outlives this loop's copy of the name. */
+    const char *key = NULL;
+    int kind = eddyd_config_key_kind(name, &key);
+    if (kind < 0)
+      return opt_fail(err, errlen, "unknown option '--%s' (see eddyd --help)",
+                      name);
+    const char *v = inline_value;
+    if (kind == 0) {
+      if (v == NULL)
+        v = "yes"; /* --daemon alone; --daemon=no is allowed too */
+    } else if (v == NULL) {
+      if (i + 1 >= argc)
+        return opt_fail(err, errlen, "--%s needs a value", key);
+      v = argv[++i];
+    }
+    if (add_setting(o, &scratch, key, v, err, errlen) != 0)
+      return -1;
+  }
+  return 0;
+}
+
+int eddyd_options_apply(const eddyd_options_t *o, eddyd_config_t *c, char *err,
+                        size_t errlen) {
+  char msg[EDDYD_ERR_MAX];
+  for (size_t i = 0; i < o->nsettings; i++) {
+    const eddyd_setting_t *s = &o->settings[i];
+    if (eddyd_config_set(c, EDDYD_LAYER_FLAGS, s->key, s->value, msg,
+                         sizeof(msg)) != 0)
+      return opt_fail(err, errlen, "--%s: %s", s->key, msg);
+  }
+  return 0;
+}
+
+void eddyd_usage(FILE *out) {
+  static const char *const lines[] = {
+      "usage: eddyd [OPTION]...",
+      "",
+      "eddyd serves libeddy's services: named locks over a line protocol and a",
+      "memcached-compatible cache. With no options it runs every service on",
+      "loopback with in-memory engines, in the foreground, logging to stderr.",
+      "Each flag --KEY VALUE is also the configuration file's `KEY = VALUE`;",
+      "flags override the file.",
+      "",
+      "Services. ENDPOINT is tcp:PORT[:interface=ADDR][:backlog=N],",
+      "tcp6:PORT[:interface=ADDR] or unix:PATH[:mode=0660]; tcp:0 picks a free",
+      "port. Give a flag several times to listen on several endpoints, or "
+      "`off`",
+      "to switch the service off:",
+      "  --locks ENDPOINT|off     the lock service (default tcp:7701)",
+      "  --cache ENDPOINT|off     the memcached-protocol cache (default "
+      "tcp:7702)",
+      "  --http ENDPOINT|off      reserved for the web service (default "
+      "tcp:7700):",
+      "                           accepted and checked, but NOT served yet; "
+      "the",
+      "                           HTTP service comes in a later release",
+      "",
+      "Service limits. SIZE is bytes, or a number with K, M or G (powers of "
+      "1024):",
+      "  --cache-memory SIZE      memory for cache items, LRU eviction beyond "
+      "it",
+      "                           (default 64M; from 1M to 1024G)",
+      "  --cache-max-item SIZE    largest cache value (default 1M; from 1K to "
+      "1G,",
+      "                           at most --cache-memory)",
+      "  --lock-admin-token TOKEN the lock protocol's `reset` must present "
+      "TOKEN",
+      "                           (default: none, any client may reset)",
+      "",
+      "Logging:",
+      "  --log-level LEVEL        debug, info, warn, error or off (default "
+      "info)",
+      "  --logfile PATH           append the log to PATH; reopened on SIGHUP",
+      "  --syslog                 log to syslog (facility daemon, ident eddyd)",
+      "  --stats-interval SECONDS log the services' counters at debug level "
+      "every",
+      "                           SECONDS (default 60; 0 = never)",
+      "",
+      "Process:",
+      "  -d, --daemon             detach; return once every service listens, "
+      "or",
+      "                           with eddyd's exit status if start-up failed.",
+      "                           Without --logfile the log goes to syslog.",
+      "  --pidfile PATH           write the pid to PATH (locked); refuse to "
+      "start",
+      "                           if a live eddyd holds it, replace a stale "
+      "one",
+      "  --user USER              switch to USER after binding (needs root)",
+      "  --group GROUP            switch to GROUP after binding (default: "
+      "USER's",
+      "                           primary group)",
+      "Boolean flags also take =yes or =no (--daemon=no overrides the file).",
+      "",
+      "Other:",
+      "  -c, --config PATH        read settings from PATH (none is read unless",
+      "                           given; /etc/eddy/eddyd.conf is the usual "
+      "place)",
+      "  --check-config           check the configuration, print it, and exit",
+      "  -V, --version            print the version and exit",
+      "  -h, --help               print this help and exit",
+      "",
+      "Signals: SIGTERM or SIGINT stop gracefully (a second one exits at "
+      "once);",
+      "SIGHUP reopens the log file; SIGUSR1 logs the services' counters.",
+      "",
+      "Exit status: 0 stopped cleanly; 1 run-time or start-up error (an "
+      "endpoint",
+      "in use, a live pidfile, a failed privilege switch); 2 usage or",
+      "configuration error.",
+      "",
+      "Examples:",
+      "  eddyd                                    every service on loopback",
+      "  eddyd --locks unix:/run/eddy/locks.sock --cache off",
+      "  eddyd --locks tcp:7701 --locks unix:/run/eddy/locks.sock",
+      "  eddyd --cache tcp:11211:interface=0.0.0.0 --cache-memory 1G",
+      "  eddyd -d --pidfile /run/eddyd.pid --logfile /var/log/eddyd.log \\",
+      "        --user eddy",
+      "  eddyd -c /etc/eddy/eddyd.conf --check-config",
+      "",
+      "See eddyd(8) (docs/eddyd.md) for the configuration file and more.",
+  };
+  for (size_t i = 0; i < sizeof(lines) / sizeof(lines[0]); i++) {
+    fputs(lines[i], out);
+    fputc('\n', out);
+  }
+}

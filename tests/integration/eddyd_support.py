@@ -1,0 +1,187 @@
+"""Helpers for the eddyd integration tests: start the real daemon, read where
+it listens, stop it whatever happens.
+
+eddyd logs `event=ready service=S endpoint=E address=A port=N` for each
+endpoint once it listens (port is the real one after tcp:0; 0 for Unix
+sockets) and prints `eddyd: S listening on A (E)` on stdout.
+"""
+
+import os
+import pathlib
+import re
+import signal
+import subprocess
+import threading
+import time
+
+import pytest
+
+from conftest import SANITIZER, STOP_TIMEOUT, Example, build_dir
+
+READY = re.compile(r"\bevent=ready service=(\w+) endpoint=(\S+) address=(\S+) port=(\d+)")
+RUN_TIMEOUT = 30.0  # seconds for a short eddyd run (--help, bad flags, --daemon start)
+
+
+def eddyd_path():
+    path = build_dir() / "daemon" / "eddyd"
+    if not path.exists():
+        pytest.fail(f"{path} is missing: build first (ninja -C {build_dir()})")
+    return path
+
+
+def sanitizer_env():
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    return env
+
+
+class Eddyd(Example):
+    """eddyd in the foreground, its stdout and stderr read by threads."""
+
+    def __init__(self, args):
+        # Example.__init__ looks under examples/; the rest of it applies.
+        self.name = "eddyd"
+        self.proc = subprocess.Popen(
+            [str(eddyd_path())] + [str(a) for a in args],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            env=sanitizer_env(),
+        )
+        self.out = []
+        self.err = []
+        self._cond = threading.Condition()
+        self._readers = [
+            threading.Thread(target=self._pump, args=(self.proc.stdout, self.out), daemon=True),
+            threading.Thread(target=self._pump, args=(self.proc.stderr, self.err), daemon=True),
+        ]
+        for t in self._readers:
+            t.start()
+
+    def ready(self, count):
+        """Waits for `count` ready lines; returns [(service, endpoint,
+        address, port)] in the order logged."""
+        deadline = time.monotonic() + 15.0
+        while True:
+            found = [m.groups() for m in map(READY.search, list(self.err)) if m]
+            if len(found) >= count:
+                return [(s, e, a, int(p)) for s, e, a, p in found]
+            if time.monotonic() > deadline or self.proc.poll() is not None:
+                raise AssertionError(
+                    f"eddyd: {len(found)} of {count} ready lines "
+                    f"(exit={self.proc.poll()})\n" + self.stderr_text()
+                )
+            time.sleep(0.02)
+
+    def started(self):
+        self.wait_for(r"\bevent=started\b")
+
+
+def run_eddyd(args, timeout=RUN_TIMEOUT, cwd=None, sanitizer_dir=None):
+    """Runs eddyd to completion (for runs that exit by themselves, and for
+    --daemon, whose caller returns once the daemon is ready). A daemon's
+    stderr is /dev/null: with sanitizer_dir, sanitizer reports go to files
+    there instead (see the sanitizer_logs fixture)."""
+    env = sanitizer_env()
+    if sanitizer_dir is not None:
+        env["ASAN_OPTIONS"] += f":log_path={sanitizer_dir}/asan"
+        env["UBSAN_OPTIONS"] += f":log_path={sanitizer_dir}/ubsan"
+    return subprocess.run(
+        [str(eddyd_path())] + [str(a) for a in args],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=cwd,
+    )
+
+
+def pid_alive(pid):
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    # A zombie is dead for our purposes (it is not our child to reap).
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def wait_gone(pid, timeout=STOP_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    while pid_alive(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
+def wait_until(predicate, timeout=15.0, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.fixture
+def eddyd():
+    """eddyd(*args) starts eddyd in the foreground; every one is stopped at
+    the end (SIGTERM, then SIGKILL) and checked for sanitizer reports."""
+    started = []
+
+    def start(*args):
+        d = Eddyd(list(args))
+        started.append(d)
+        return d
+
+    yield start
+
+    problems = []
+    for d in started:
+        if d.proc.poll() is None:
+            try:
+                d.stop(timeout=STOP_TIMEOUT)
+            except subprocess.TimeoutExpired:
+                problems.append("eddyd did not stop on SIGTERM")
+                d.kill()
+        if SANITIZER.search(d.stderr_text()):
+            problems.append(f"eddyd sanitizer report:\n{d.stderr_text()}")
+    assert not problems, "\n".join(problems)
+
+
+@pytest.fixture
+def sanitizer_logs(tmp_path_factory):
+    """A directory for detached eddyds' sanitizer reports; it must be empty
+    once the test's daemons are gone. Request it before `daemons`, so that it
+    is checked after they were stopped."""
+    d = tmp_path_factory.mktemp("sanitizer")
+    yield d
+    reports = sorted(d.iterdir())
+    assert not reports, "sanitizer reports:\n" + "\n".join(p.read_text() for p in reports)
+
+
+@pytest.fixture
+def daemons():
+    """A list to which a test appends the pids of detached eddyds; each still
+    alive at the end is killed (SIGTERM, then SIGKILL)."""
+    pids = []
+    yield pids
+    for pid in pids:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGTERM)
+            if not wait_gone(pid, 10):
+                os.kill(pid, signal.SIGKILL)
+                wait_gone(pid, 5)
+
+
+def read_pid(path):
+    text = pathlib.Path(path).read_text()
+    assert text.endswith("\n"), repr(text)
+    return int(text)
