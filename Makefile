@@ -58,6 +58,8 @@ fuzz: bootstrap $(FUZZ_BUILD)/build.ninja
 bench:
 	@scripts/bootstrap bench
 	bench/run-echo-bench
+	bench/run-cache-bench
+	bench/run-lock-bench
 
 $(COV_BUILD)/build.ninja:
 	meson setup $(COV_BUILD) -Db_coverage=true --buildtype=debug
