@@ -58,11 +58,7 @@ static const keydef_t keys[] = {
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int
-cfg_fail(char *err, size_t errlen, const char *fmt, ...) {
+int eddyd_fail(char *err, size_t errlen, const char *fmt, ...) {
   if (err != NULL && errlen > 0) {
     va_list ap;
     va_start(ap, fmt);
@@ -187,31 +183,31 @@ static int set_endpoints(eddyd_endpoints_t *e, eddyd_layer_t layer,
   }
   if (strcmp(v, "off") == 0) {
     if (e->count > 0)
-      return cfg_fail(err, errlen, "'off' cannot be combined with endpoints");
+      return eddyd_fail(err, errlen, "'off' cannot be combined with endpoints");
     e->off = 1;
     return 0;
   }
   if (e->off)
-    return cfg_fail(err, errlen, "'off' cannot be combined with endpoints");
+    return eddyd_fail(err, errlen, "'off' cannot be combined with endpoints");
   if (e->count == EDDYD_MAX_ENDPOINTS)
-    return cfg_fail(err, errlen, "at most %d endpoints per service",
-                    EDDYD_MAX_ENDPOINTS);
+    return eddyd_fail(err, errlen, "at most %d endpoints per service",
+                      EDDYD_MAX_ENDPOINTS);
   size_t len = strlen(v);
   if (len == 0)
-    return cfg_fail(err, errlen,
-                    "expected an endpoint (tcp:PORT, unix:PATH) "
-                    "or off");
+    return eddyd_fail(err, errlen,
+                      "expected an endpoint (tcp:PORT, unix:PATH) "
+                      "or off");
   if (len >= EDDYD_ENDPOINT_MAX)
-    return cfg_fail(err, errlen, "endpoint longer than %d bytes",
-                    EDDYD_ENDPOINT_MAX - 1);
+    return eddyd_fail(err, errlen, "endpoint longer than %d bytes",
+                      EDDYD_ENDPOINT_MAX - 1);
   eddy_endpoint_t ep;
   eddy_endpoint_error_t perr;
   if (eddy_endpoint_parse_server(v, &ep, &perr) != 0)
-    return cfg_fail(err, errlen, "bad endpoint '%s': %s (at byte %zu)", v,
-                    perr.message, perr.pos);
+    return eddyd_fail(err, errlen, "bad endpoint '%s': %s (at byte %zu)", v,
+                      perr.message, perr.pos);
   for (int i = 0; i < e->count; i++)
     if (strcmp(e->list[i], v) == 0)
-      return cfg_fail(err, errlen, "endpoint '%s' is given twice", v);
+      return eddyd_fail(err, errlen, "endpoint '%s' is given twice", v);
   memcpy(e->list[e->count++], v, len + 1);
   return 0;
 }
@@ -220,12 +216,12 @@ static int set_text(char *dst, size_t cap, const char *v, const char *what,
                     char *err, size_t errlen) {
   size_t len = strlen(v);
   if (len == 0)
-    return cfg_fail(err, errlen, "expected %s, got an empty value", what);
+    return eddyd_fail(err, errlen, "expected %s, got an empty value", what);
   if (len >= cap)
-    return cfg_fail(err, errlen, "%s longer than %zu bytes", what, cap - 1);
+    return eddyd_fail(err, errlen, "%s longer than %zu bytes", what, cap - 1);
   for (size_t i = 0; i < len; i++)
     if ((unsigned char)v[i] < 0x20 || v[i] == 0x7f)
-      return cfg_fail(err, errlen, "%s contains a control character", what);
+      return eddyd_fail(err, errlen, "%s contains a control character", what);
   memcpy(dst, v, len + 1);
   return 0;
 }
@@ -233,10 +229,11 @@ static int set_text(char *dst, size_t cap, const char *v, const char *what,
 static int set_name(char *dst, const char *v, char *err, size_t errlen) {
   /* What useradd accepts, plus plain numeric ids. */
   if (v[0] == '-')
-    return cfg_fail(err, errlen, "expected a name or a number, got '%s'", v);
+    return eddyd_fail(err, errlen, "expected a name or a number, got '%s'", v);
   for (const char *p = v; *p != '\0'; p++)
     if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-' && *p != '.')
-      return cfg_fail(err, errlen, "expected a name or a number, got '%s'", v);
+      return eddyd_fail(err, errlen, "expected a name or a number, got '%s'",
+                        v);
   return set_text(dst, EDDYD_NAME_MAX, v, "a name or a number", err, errlen);
 }
 
@@ -244,9 +241,9 @@ static int set_token(char *dst, const char *v, char *err, size_t errlen) {
   /* The token travels as one word of the lock protocol's request line. */
   for (const char *p = v; *p != '\0'; p++)
     if ((unsigned char)*p <= 0x20 || (unsigned char)*p >= 0x7f)
-      return cfg_fail(err, errlen,
-                      "the token must be printable ASCII without "
-                      "spaces");
+      return eddyd_fail(err, errlen,
+                        "the token must be printable ASCII without "
+                        "spaces");
   return set_text(dst, EDDYD_TOKEN_MAX, v, "a token", err, errlen);
 }
 
@@ -254,8 +251,8 @@ static int set_size(eddyd_config_t *c, const keydef_t *k, const char *v,
                     char *err, size_t errlen) {
   size_t n;
   if (eddyd_parse_size(v, &n) != 0)
-    return cfg_fail(err, errlen,
-                    "expected a size such as 64M (K, M, G), got '%s'", v);
+    return eddyd_fail(err, errlen,
+                      "expected a size such as 64M (K, M, G), got '%s'", v);
   size_t lo = MIN_CACHE_MEMORY, hi = MAX_CACHE_MEMORY;
   if (k->offset == AT(cache_max_item)) {
     lo = MIN_MAX_ITEM;
@@ -265,7 +262,7 @@ static int set_size(eddyd_config_t *c, const keydef_t *k, const char *v,
     char a[32], b[32];
     eddyd_format_size(lo, a, sizeof(a));
     eddyd_format_size(hi, b, sizeof(b));
-    return cfg_fail(err, errlen, "'%s' is out of range (%s to %s)", v, a, b);
+    return eddyd_fail(err, errlen, "'%s' is out of range (%s to %s)", v, a, b);
   }
   *(size_t *)((char *)c + k->offset) = n;
   return 0;
@@ -275,13 +272,14 @@ static int set_seconds(unsigned *dst, const char *v, char *err, size_t errlen) {
   unsigned long n = 0;
   const char *p = v;
   if (*p == '\0')
-    return cfg_fail(err, errlen, "expected seconds (0-%d), got an empty value",
-                    MAX_STATS_INTERVAL);
+    return eddyd_fail(err, errlen,
+                      "expected seconds (0-%d), got an empty value",
+                      MAX_STATS_INTERVAL);
   for (; isdigit((unsigned char)*p) && n <= MAX_STATS_INTERVAL; p++)
     n = n * 10 + (unsigned long)(*p - '0');
   if (*p != '\0' || n > MAX_STATS_INTERVAL)
-    return cfg_fail(err, errlen, "expected seconds (0-%d), got '%s'",
-                    MAX_STATS_INTERVAL, v);
+    return eddyd_fail(err, errlen, "expected seconds (0-%d), got '%s'",
+                      MAX_STATS_INTERVAL, v);
   *dst = (unsigned)n;
   return 0;
 }
@@ -290,9 +288,9 @@ int eddyd_config_set(eddyd_config_t *c, eddyd_layer_t layer, const char *key,
                      const char *value, char *err, size_t errlen) {
   const keydef_t *k = find_key(key);
   if (k == NULL)
-    return cfg_fail(err, errlen, "unknown key '%s'", key);
+    return eddyd_fail(err, errlen, "unknown key '%s'", key);
   if (value == NULL)
-    return cfg_fail(err, errlen, "a value is required");
+    return eddyd_fail(err, errlen, "a value is required");
   void *field = (char *)c + k->offset;
   switch (k->kind) {
   case KIND_ENDPOINTS:
@@ -304,9 +302,9 @@ int eddyd_config_set(eddyd_config_t *c, eddyd_layer_t layer, const char *key,
   case KIND_LEVEL: {
     eddy_log_level_t level;
     if (eddy_log_parse_level(value, &level) != 0)
-      return cfg_fail(err, errlen,
-                      "expected debug, info, warn, error or off, got '%s'",
-                      value);
+      return eddyd_fail(err, errlen,
+                        "expected debug, info, warn, error or off, got '%s'",
+                        value);
     c->log_level = level;
     return 0;
   }
@@ -314,14 +312,14 @@ int eddyd_config_set(eddyd_config_t *c, eddyd_layer_t layer, const char *key,
     return set_text(field, EDDYD_PATH_MAX, value, "a path", err, errlen);
   case KIND_BOOL:
     if (parse_bool(value, field) != 0)
-      return cfg_fail(err, errlen, "expected yes or no, got '%s'", value);
+      return eddyd_fail(err, errlen, "expected yes or no, got '%s'", value);
     return 0;
   case KIND_NAME:
     return set_name(field, value, err, errlen);
   case KIND_SECONDS:
     return set_seconds(field, value, err, errlen);
   }
-  return cfg_fail(err, errlen, "unknown key '%s'", key);
+  return eddyd_fail(err, errlen, "unknown key '%s'", key);
 }
 
 /* ---- The file --------------------------------------------------------- */
@@ -345,10 +343,10 @@ static int parse_line(eddyd_config_t *c, char *line, char *err, size_t errlen) {
     p++;
   if (*p != '=') {
     *key_end = '\0';
-    return cfg_fail(err, errlen, "expected '=' after '%s'", key);
+    return eddyd_fail(err, errlen, "expected '=' after '%s'", key);
   }
   if (key_end == key)
-    return cfg_fail(err, errlen, "expected a key before '='");
+    return eddyd_fail(err, errlen, "expected a key before '='");
   *key_end = '\0';
   p++;
   while (is_blank(*p))
@@ -359,19 +357,19 @@ static int parse_line(eddyd_config_t *c, char *line, char *err, size_t errlen) {
     *--end = '\0';
   if (*value == '"') {
     if (end - value < 2 || end[-1] != '"')
-      return cfg_fail(err, errlen, "%s: unterminated quoted value", key);
+      return eddyd_fail(err, errlen, "%s: unterminated quoted value", key);
     end[-1] = '\0';
     value++;
   }
   if (find_key(key) == NULL) {
     if (strcmp(key, "config") == 0 || strcmp(key, "check-config") == 0 ||
         strcmp(key, "help") == 0 || strcmp(key, "version") == 0)
-      return cfg_fail(err, errlen, "'%s' is a command-line flag only", key);
-    return cfg_fail(err, errlen, "unknown key '%s'", key);
+      return eddyd_fail(err, errlen, "'%s' is a command-line flag only", key);
+    return eddyd_fail(err, errlen, "unknown key '%s'", key);
   }
   char msg[EDDYD_ERR_MAX];
   if (eddyd_config_set(c, EDDYD_LAYER_FILE, key, value, msg, sizeof(msg)) != 0)
-    return cfg_fail(err, errlen, "%s: %s", key, msg);
+    return eddyd_fail(err, errlen, "%s: %s", key, msg);
   return 0;
 }
 
@@ -385,16 +383,16 @@ int eddyd_config_parse_text(eddyd_config_t *c, const char *text, size_t len,
     const char *nl = memchr(text + pos, '\n', len - pos);
     size_t n = nl != NULL ? (size_t)(nl - (text + pos)) : len - pos;
     if (n > EDDYD_CONFIG_LINE_MAX)
-      return cfg_fail(err, errlen, "%s:%zu: line longer than %d bytes", name,
-                      lineno, EDDYD_CONFIG_LINE_MAX);
+      return eddyd_fail(err, errlen, "%s:%zu: line longer than %d bytes", name,
+                        lineno, EDDYD_CONFIG_LINE_MAX);
     if (memchr(text + pos, '\0', n) != NULL)
-      return cfg_fail(err, errlen, "%s:%zu: NUL byte in the line", name,
-                      lineno);
+      return eddyd_fail(err, errlen, "%s:%zu: NUL byte in the line", name,
+                        lineno);
     memcpy(line, text + pos, n);
     line[n] = '\0';
     pos += n + (nl != NULL);
     if (parse_line(c, line, msg, sizeof(msg)) != 0)
-      return cfg_fail(err, errlen, "%s:%zu: %s", name, lineno, msg);
+      return eddyd_fail(err, errlen, "%s:%zu: %s", name, lineno, msg);
   }
   return 0;
 }
@@ -403,21 +401,21 @@ int eddyd_config_load_file(eddyd_config_t *c, const char *path, char *err,
                            size_t errlen) {
   int fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0)
-    return cfg_fail(err, errlen, "cannot read %s: %s", path, strerror(errno));
+    return eddyd_fail(err, errlen, "cannot read %s: %s", path, strerror(errno));
   struct stat st;
   if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
     close(fd);
-    return cfg_fail(err, errlen, "%s is not a regular file", path);
+    return eddyd_fail(err, errlen, "%s is not a regular file", path);
   }
   if (st.st_size > EDDYD_CONFIG_FILE_MAX) {
     close(fd);
-    return cfg_fail(err, errlen, "%s is larger than %d bytes", path,
-                    EDDYD_CONFIG_FILE_MAX);
+    return eddyd_fail(err, errlen, "%s is larger than %d bytes", path,
+                      EDDYD_CONFIG_FILE_MAX);
   }
   char *text = malloc((size_t)st.st_size + 1);
   if (text == NULL) {
     close(fd);
-    return cfg_fail(err, errlen, "%s: out of memory", path);
+    return eddyd_fail(err, errlen, "%s: out of memory", path);
   }
   size_t got = 0;
   while (got < (size_t)st.st_size) {
@@ -439,13 +437,13 @@ int eddyd_config_validate(const eddyd_config_t *c, char *err, size_t errlen) {
     char a[32], b[32];
     eddyd_format_size(c->cache_max_item, a, sizeof(a));
     eddyd_format_size(c->cache_memory, b, sizeof(b));
-    return cfg_fail(err, errlen,
-                    "cache-max-item (%s) is larger than "
-                    "cache-memory (%s)",
-                    a, b);
+    return eddyd_fail(err, errlen,
+                      "cache-max-item (%s) is larger than "
+                      "cache-memory (%s)",
+                      a, b);
   }
   if (c->syslog && c->logfile[0] != '\0')
-    return cfg_fail(err, errlen, "logfile and syslog cannot both be set");
+    return eddyd_fail(err, errlen, "logfile and syslog cannot both be set");
   if (c->daemon) {
     /* A daemon works from "/", where a relative socket path would point
      * somewhere else than the operator meant. */
@@ -456,10 +454,10 @@ int eddyd_config_validate(const eddyd_config_t *c, char *err, size_t errlen) {
         eddy_endpoint_t ep;
         if (eddy_endpoint_parse_server(lists[s]->list[i], &ep, NULL) == 0 &&
             ep.kind == EDDY_ENDPOINT_UNIX && ep.path[0] != '/')
-          return cfg_fail(err, errlen,
-                          "%s: with daemon, the Unix socket path "
-                          "'%s' must be absolute",
-                          names[s], ep.path);
+          return eddyd_fail(err, errlen,
+                            "%s: with daemon, the Unix socket path "
+                            "'%s' must be absolute",
+                            names[s], ep.path);
       }
   }
   return 0;

@@ -106,4 +106,11 @@ int eddyd_parse_size(const char *s, size_t *out);
 /* Writes a size as the largest exact suffix (64M, 1536K, 100). */
 void eddyd_format_size(size_t v, char *buf, size_t size);
 
+/* Formats a message into err (when err is non-NULL and errlen > 0) and
+ * returns -1: the failure path of the config and command-line parsers. */
+#if defined(__GNUC__)
+__attribute__((format(printf, 3, 4)))
+#endif
+int eddyd_fail(char *err, size_t errlen, const char *fmt, ...);
+
 #endif

@@ -1,22 +1,7 @@
 /* options.c — eddyd's command line and its --help. */
 #include "options.h"
 
-#include <stdarg.h>
 #include <string.h>
-
-#if defined(__GNUC__)
-__attribute__((format(printf, 3, 4)))
-#endif
-static int
-opt_fail(char *err, size_t errlen, const char *fmt, ...) {
-  if (err != NULL && errlen > 0) {
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-  }
-  return -1;
-}
 
 /* Short flags and the long flag each stands for. */
 static const char *short_flag(char ch) {
@@ -37,12 +22,12 @@ static int add_setting(eddyd_options_t *o, eddyd_config_t *scratch,
                        const char *key, const char *value, char *err,
                        size_t errlen) {
   if (o->nsettings == EDDYD_MAX_SETTINGS)
-    return opt_fail(err, errlen, "too many options (at most %d)",
-                    EDDYD_MAX_SETTINGS);
+    return eddyd_fail(err, errlen, "too many options (at most %d)",
+                      EDDYD_MAX_SETTINGS);
   char msg[EDDYD_ERR_MAX];
   if (eddyd_config_set(scratch, EDDYD_LAYER_FLAGS, key, value, msg,
                        sizeof(msg)) != 0)
-    return opt_fail(err, errlen, "--%s: %s", key, msg);
+    return eddyd_fail(err, errlen, "--%s: %s", key, msg);
   o->settings[o->nsettings].key = key;
   o->settings[o->nsettings].value = value;
   o->nsettings++;
@@ -63,33 +48,33 @@ int eddyd_options_parse(int argc, char **argv, eddyd_options_t *o, char *err,
     const char *inline_value = NULL;
     if (strcmp(arg, "--") == 0) {
       if (i + 1 < argc)
-        return opt_fail(err, errlen,
-                        "unexpected argument '%s' (eddyd takes no "
-                        "operands)",
-                        argv[i + 1]);
+        return eddyd_fail(err, errlen,
+                          "unexpected argument '%s' (eddyd takes no "
+                          "operands)",
+                          argv[i + 1]);
       break;
     }
     if (arg[0] == '-' && arg[1] != '-' && arg[1] != '\0') {
       const char *longname = arg[2] == '\0' ? short_flag(arg[1]) : NULL;
       if (longname == NULL)
-        return opt_fail(err, errlen, "unknown option '%s' (see eddyd --help)",
-                        arg);
+        return eddyd_fail(err, errlen, "unknown option '%s' (see eddyd --help)",
+                          arg);
       snprintf(name, sizeof(name), "%s", longname);
     } else if (arg[0] == '-' && arg[1] == '-') {
       const char *eq = strchr(arg + 2, '=');
       size_t n = eq != NULL ? (size_t)(eq - (arg + 2)) : strlen(arg + 2);
       if (n == 0 || n >= sizeof(name))
-        return opt_fail(err, errlen, "unknown option '%s' (see eddyd --help)",
-                        arg);
+        return eddyd_fail(err, errlen, "unknown option '%s' (see eddyd --help)",
+                          arg);
       memcpy(name, arg + 2, n);
       name[n] = '\0';
       if (eq != NULL)
         inline_value = eq + 1;
     } else {
-      return opt_fail(err, errlen,
-                      "unexpected argument '%s' (eddyd takes no "
-                      "operands)",
-                      arg);
+      return eddyd_fail(err, errlen,
+                        "unexpected argument '%s' (eddyd takes no "
+                        "operands)",
+                        arg);
     }
 
     eddyd_action_t action = EDDYD_ACTION_RUN;
@@ -101,7 +86,7 @@ int eddyd_options_parse(int argc, char **argv, eddyd_options_t *o, char *err,
       action = EDDYD_ACTION_CHECK_CONFIG;
     if (action != EDDYD_ACTION_RUN) {
       if (inline_value != NULL)
-        return opt_fail(err, errlen, "--%s takes no value", name);
+        return eddyd_fail(err, errlen, "--%s takes no value", name);
       /* --help wins over everything, so `eddyd --bogus --help` still
        * helps; the others are plain flags. */
       if (action == EDDYD_ACTION_HELP || !action_set ||
@@ -115,15 +100,15 @@ int eddyd_options_parse(int argc, char **argv, eddyd_options_t *o, char *err,
       const char *v = inline_value;
       if (v == NULL) {
         if (i + 1 >= argc)
-          return opt_fail(err, errlen, "--config needs a value");
+          return eddyd_fail(err, errlen, "--config needs a value");
         v = argv[++i];
       }
       if (v[0] == '\0')
-        return opt_fail(err, errlen,
-                        "--config: expected a path, got an empty "
-                        "value");
+        return eddyd_fail(err, errlen,
+                          "--config: expected a path, got an empty "
+                          "value");
       if (o->config_path != NULL)
-        return opt_fail(err, errlen, "--config is given twice");
+        return eddyd_fail(err, errlen, "--config is given twice");
       o->config_path = v;
       continue;
     }
@@ -132,15 +117,15 @@ int eddyd_options_parse(int argc, char **argv, eddyd_options_t *o, char *err,
     const char *key = NULL;
     int kind = eddyd_config_key_kind(name, &key);
     if (kind < 0)
-      return opt_fail(err, errlen, "unknown option '--%s' (see eddyd --help)",
-                      name);
+      return eddyd_fail(err, errlen, "unknown option '--%s' (see eddyd --help)",
+                        name);
     const char *v = inline_value;
     if (kind == 0) {
       if (v == NULL)
         v = "yes"; /* --daemon alone; --daemon=no is allowed too */
     } else if (v == NULL) {
       if (i + 1 >= argc)
-        return opt_fail(err, errlen, "--%s needs a value", key);
+        return eddyd_fail(err, errlen, "--%s needs a value", key);
       v = argv[++i];
     }
     if (add_setting(o, &scratch, key, v, err, errlen) != 0)
@@ -156,7 +141,7 @@ int eddyd_options_apply(const eddyd_options_t *o, eddyd_config_t *c, char *err,
     const eddyd_setting_t *s = &o->settings[i];
     if (eddyd_config_set(c, EDDYD_LAYER_FLAGS, s->key, s->value, msg,
                          sizeof(msg)) != 0)
-      return opt_fail(err, errlen, "--%s: %s", s->key, msg);
+      return eddyd_fail(err, errlen, "--%s: %s", s->key, msg);
   }
   return 0;
 }

@@ -54,6 +54,17 @@ static void out_code(eddy__cache_conn_t *c, const eddy__mc_req_t *r,
   EDDY__CACHE_OUT_LIT(c, "\r\n");
 }
 
+/* A hit's status word: "VA <size>" when the value follows, else "HD". */
+static void out_hit(eddy__cache_conn_t *c, int value, size_t nbytes) {
+  if (value) {
+    EDDY__CACHE_OUT_LIT(c, "VA ");
+    char num[20];
+    eddy__cache_out(c, num, eddy__cache_u64(num, nbytes));
+  } else {
+    EDDY__CACHE_OUT_LIT(c, "HD");
+  }
+}
+
 static void do_mg(eddy__cache_conn_t *c, const eddy__mc_req_t *r,
                   uint64_t now) {
   eddy_cache_t *cache = c->cache;
@@ -111,13 +122,7 @@ static void do_mg(eddy__cache_conn_t *c, const eddy__mc_req_t *r,
   else
     eddy__store_bump(&cache->store, it, now);
   int value = eddy__mc_has(r, 'v');
-  if (value) {
-    EDDY__CACHE_OUT_LIT(c, "VA ");
-    char num[20];
-    eddy__cache_out(c, num, eddy__cache_u64(num, it->nbytes));
-  } else {
-    EDDY__CACHE_OUT_LIT(c, "HD");
-  }
+  out_hit(c, value, it->nbytes);
   for (size_t i = 0; i < r->nmflags; i++) {
     const eddy__mc_mflag_t *m = &r->mflags[i];
     switch (m->flag) {
@@ -264,13 +269,7 @@ static void do_ma(eddy__cache_conn_t *c, const eddy__mc_req_t *r,
     return;
   char num[20];
   size_t n = eddy__cache_u64(num, v);
-  if (value) {
-    EDDY__CACHE_OUT_LIT(c, "VA ");
-    char len[20];
-    eddy__cache_out(c, len, eddy__cache_u64(len, n));
-  } else {
-    EDDY__CACHE_OUT_LIT(c, "HD");
-  }
+  out_hit(c, value, n);
   for (size_t i = 0; i < r->nmflags; i++) {
     const eddy__mc_mflag_t *m = &r->mflags[i];
     switch (m->flag) {

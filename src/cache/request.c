@@ -143,6 +143,23 @@ static int fail(eddy__mc_req_t *req, const char *msg) {
   return EDDY__MC_ERROR;
 }
 
+static int take_key(eddy__mc_req_t *req, tok_t t) {
+  if (!key_ok(t))
+    return fail(req, ERR_FORMAT);
+  req->key = t.p;
+  req->nkey = t.len;
+  return EDDY__MC_OK;
+}
+
+/* The head every keyed text command shares: <cmd> <key> then args - 2
+ * arguments and an optional trailing noreply. */
+static int keyed(eddy__mc_req_t *req, const tok_t *t, size_t n, size_t args) {
+  if (n != args && n != args + 1)
+    return fail(req, "ERROR");
+  req->noreply = TOK_IS(t[n - 1], "noreply");
+  return take_key(req, t[1]);
+}
+
 static int is_retrieval(const char *p, size_t len) {
   size_t i = 0;
   while (i < len && p[i] == ' ')
@@ -176,15 +193,10 @@ static int need_block(const char *buf, size_t len, size_t line_len,
 static int parse_storage(const char *buf, size_t len, size_t line_len,
                          const tok_t *t, size_t n, const eddy__mc_limits_t *lim,
                          eddy__mc_req_t *req) {
-  size_t base = req->cmd == EDDY__MC_CAS ? 6 : 5;
-  if (n != base && n != base + 1)
-    return fail(req, "ERROR");
-  req->noreply = TOK_IS(t[n - 1], "noreply");
+  int rc = keyed(req, t, n, req->cmd == EDDY__MC_CAS ? 6 : 5);
+  if (rc != EDDY__MC_OK)
+    return rc;
   int64_t vlen;
-  if (!key_ok(t[1]))
-    return fail(req, ERR_FORMAT);
-  req->key = t[1].p;
-  req->nkey = t[1].len;
   if (parse_u32(t[2], &req->flags) != 0 ||
       parse_i32(t[3].p, t[3].len, &req->exptime) != 0 ||
       parse_i32(t[4].p, t[4].len, &vlen) != 0 || vlen < 0)
@@ -522,35 +534,25 @@ int eddy__mc_parse(const char *buf, size_t len, const eddy__mc_limits_t *lim,
         return fail(req, "CLIENT_ERROR bad command line format.  "
                          "Usage: delete <key> [noreply]");
     }
-    if (!key_ok(t[1]))
-      return fail(req, ERR_FORMAT);
-    req->key = t[1].p;
-    req->nkey = t[1].len;
-    return EDDY__MC_OK;
+    return take_key(req, t[1]);
   }
   case EDDY__MC_INCR:
-  case EDDY__MC_DECR:
-    if (n != 3 && n != 4)
-      return fail(req, "ERROR");
-    req->noreply = TOK_IS(t[n - 1], "noreply");
-    if (!key_ok(t[1]))
-      return fail(req, ERR_FORMAT);
-    req->key = t[1].p;
-    req->nkey = t[1].len;
+  case EDDY__MC_DECR: {
+    int rc = keyed(req, t, n, 3);
+    if (rc != EDDY__MC_OK)
+      return rc;
     if (parse_u64(t[2].p, t[2].len, &req->delta) != 0)
       return fail(req, ERR_DELTA);
     return EDDY__MC_OK;
-  case EDDY__MC_TOUCH:
-    if (n != 3 && n != 4)
-      return fail(req, "ERROR");
-    req->noreply = TOK_IS(t[n - 1], "noreply");
-    if (!key_ok(t[1]))
-      return fail(req, ERR_FORMAT);
-    req->key = t[1].p;
-    req->nkey = t[1].len;
+  }
+  case EDDY__MC_TOUCH: {
+    int rc = keyed(req, t, n, 3);
+    if (rc != EDDY__MC_OK)
+      return rc;
     if (parse_i32(t[2].p, t[2].len, &req->exptime) != 0)
       return fail(req, ERR_EXPTIME);
     return EDDY__MC_OK;
+  }
   case EDDY__MC_FLUSH_ALL:
     if (n > 3)
       return fail(req, "ERROR");

@@ -223,6 +223,16 @@ static request_t *request_new(eddy_lock_client_t *c, req_kind_t kind,
   return q;
 }
 
+/* Replies come back in request order, so q waits at the tail. */
+static void enqueue(eddy_lock_client_t *c, request_t *q) {
+  if (c->tail != NULL)
+    c->tail->next = q;
+  else
+    c->head = q;
+  c->tail = q;
+  c->pending++;
+}
+
 /* Writes the request line and queues q for its reply. On failure q is
  * freed (its deferred, never handed out, fired with the error first). */
 static int send_request(eddy_lock_client_t *c, request_t *q, const char *line,
@@ -235,12 +245,7 @@ static int send_request(eddy_lock_client_t *c, request_t *q, const char *line,
     request_free(q);
     return rc;
   }
-  if (c->tail != NULL)
-    c->tail->next = q;
-  else
-    c->head = q;
-  c->tail = q;
-  c->pending++;
+  enqueue(c, q);
   return 0;
 }
 
@@ -272,12 +277,7 @@ static eddy_deferred_t *submit(eddy_lock_client_t *c, request_t *q,
     eddy__reactor_soon(c->r, &q->soon, local_fail_cb, q);
     return d;
   }
-  if (c->tail != NULL)
-    c->tail->next = q;
-  else
-    c->head = q;
-  c->tail = q;
-  c->pending++;
+  enqueue(c, q);
   return d;
 }
 

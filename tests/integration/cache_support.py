@@ -15,16 +15,15 @@ import os
 import pathlib
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import tempfile
-import threading
 import time
 
 import pytest
 
-from conftest import IO_TIMEOUT, SANITIZER, START_TIMEOUT, STOP_TIMEOUT, build_dir
+from conftest import IO_TIMEOUT, START_TIMEOUT, Process
+from eddyd_support import eddyd_path
 
 ORACLE_ONLY = os.environ.get("EDDY_CACHE_ORACLE_ONLY") == "1"
 # eddyd logs `event=ready service=cache ... port=N` once the cache listens.
@@ -56,81 +55,24 @@ def wait_connectable(port, proc, timeout=START_TIMEOUT):
     return False
 
 
-class CacheServer:
-    """A running cache server (memcached or eddyd) on 127.0.0.1:port."""
+class CacheServer(Process):
+    """A running cache server (memcached or eddyd) on 127.0.0.1:port. Its
+    stdout and stderr are one stream, read into `err`."""
 
     def __init__(self, name, argv, env=None):
-        self.name = name
+        super().__init__(name, argv, env=env, merge_stderr=True)
         self.argv = [str(a) for a in argv]
-        self.err = []
-        full_env = dict(os.environ)
-        full_env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        full_env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-        if env:
-            full_env.update(env)
-        self.proc = subprocess.Popen(
-            self.argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            env=full_env,
-        )
-        self._cond = threading.Condition()
-        self._reader = threading.Thread(target=self._pump, daemon=True)
-        self._reader.start()
         self.port = None
 
-    def _pump(self):
-        for raw in iter(self.proc.stdout.readline, b""):
-            with self._cond:
-                self.err.append(raw.decode("utf-8", "replace").rstrip("\n"))
-                self._cond.notify_all()
-        self.proc.stdout.close()
-
     def wait_line(self, rx, timeout=START_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        with self._cond:
-            while True:
-                for line in self.err:
-                    m = rx.search(line)
-                    if m:
-                        return m
-                left = deadline - time.monotonic()
-                if left <= 0 or self.proc.poll() is not None:
-                    break
-                self._cond.wait(min(left, 0.1))
-        raise AssertionError(
-            f"{self.name}: no line matching {rx.pattern!r} (exit={self.proc.poll()})\n"
-            + self.output()
-        )
+        return self.wait_for(rx, timeout=timeout)
 
     def output(self):
-        with self._cond:
-            return "\n".join(self.err)
+        return self.stderr_text()
 
     def stop(self):
         """SIGTERM, then SIGKILL; returns a problem description or None."""
-        problem = None
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                problem = f"{self.name} did not stop on SIGTERM"
-                self.proc.kill()
-                self.proc.wait(timeout=5)
-        self._reader.join(timeout=5)
-        if SANITIZER.search(self.output()):
-            problem = f"{self.name} sanitizer report:\n{self.output()}"
-        return problem
-
-    def kill(self):
-        if self.proc.poll() is None:
-            self.proc.kill()
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                pass
+        return "\n".join(self.finish()) or None
 
 
 def memcached_path():
@@ -197,13 +139,6 @@ def start_eddyd_unix(path, memory_mb=64):
         pytest.fail("eddyd did not listen on its socket:\n" + srv.output())
     srv.path = str(path)
     return srv
-
-
-def eddyd_path():
-    path = build_dir() / "daemon" / "eddyd"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: build first (ninja -C {build_dir()})")
-    return path
 
 
 _eddyd_flags = None

@@ -35,40 +35,53 @@ def build_dir():
     return d if d.is_absolute() else REPO / d
 
 
-def example_path(name):
-    path = build_dir() / "examples" / name
+def built(*parts):
+    """The path of a program in the build directory; fails the test when it
+    has not been built."""
+    path = build_dir().joinpath(*parts)
     if not path.exists():
         pytest.fail(f"{path} is missing: build first (ninja -C {build_dir()})")
     return path
 
 
-class Example:
-    """A running example binary. stdout and stderr are read by threads into
-    lists of lines, so a test can wait for a line without blocking on a
-    pipe, and the child can never stall on a full pipe."""
+def example_path(name):
+    return built("examples", name)
 
-    def __init__(self, name, args, env=None):
+
+def sanitizer_env(extra=None):
+    """The environment for a sanitized child: reports complete, and fatal."""
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+    if extra:
+        env.update(extra)
+    return env
+
+
+class Process:
+    """A running child process (an example, eddyd, a lock service, a cache
+    server). stdout and stderr are read by threads into lists of lines, so a
+    test can wait for a line without blocking on a pipe, and the child can
+    never stall on a full pipe. With merge_stderr, stderr goes to stdout and
+    every line lands in `err`."""
+
+    def __init__(self, name, argv, env=None, merge_stderr=False):
         self.name = name
-        full_env = dict(os.environ)
-        # Sanitizer reports must be complete and must fail the run.
-        full_env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-        full_env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-        if env:
-            full_env.update(env)
         self.proc = subprocess.Popen(
-            [str(example_path(name))] + [str(a) for a in args],
+            [str(a) for a in argv],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=full_env,
+            stderr=subprocess.STDOUT if merge_stderr else subprocess.PIPE,
+            env=sanitizer_env(env),
         )
         self.out = []
         self.err = []
         self._cond = threading.Condition()
-        self._readers = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, self.out), daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, self.err), daemon=True),
-        ]
+        if merge_stderr:
+            pipes = [(self.proc.stdout, self.err)]
+        else:
+            pipes = [(self.proc.stdout, self.out), (self.proc.stderr, self.err)]
+        self._readers = [threading.Thread(target=self._pump, args=p, daemon=True) for p in pipes]
         for t in self._readers:
             t.start()
 
@@ -110,9 +123,12 @@ class Example:
 
     def wait(self, timeout=STOP_TIMEOUT):
         rc = self.proc.wait(timeout=timeout)
+        self._join()
+        return rc
+
+    def _join(self):
         for t in self._readers:
             t.join(timeout=5)
-        return rc
 
     def stop(self, signum=signal.SIGTERM, timeout=STOP_TIMEOUT):
         """Stops gracefully; returns the exit status."""
@@ -131,6 +147,39 @@ class Example:
         with self._cond:
             return "\n".join(self.err)
 
+    def finish(self, check_exit=False):
+        """The end of a test: SIGTERM (then SIGKILL) if still running, and
+        the stderr checked for sanitizer reports. Returns the problems found
+        (with check_exit, a nonzero status on SIGTERM is one)."""
+        problems = []
+        if self.proc.poll() is None:
+            try:
+                rc = Process.stop(self)
+                if check_exit and rc != 0:
+                    problems.append(f"{self.name} exited {rc} on SIGTERM:\n{self.stderr_text()}")
+            except subprocess.TimeoutExpired:
+                problems.append(f"{self.name} did not stop on SIGTERM")
+                self.kill()
+        self._join()  # all of stderr, even from a child that died early
+        if SANITIZER.search(self.stderr_text()):
+            problems.append(f"{self.name} sanitizer report:\n{self.stderr_text()}")
+        return problems
+
+
+def finish_all(started, check_exit=False):
+    """Fixture teardown: finishes every process, then fails on any problem."""
+    problems = []
+    for p in started:
+        problems += p.finish(check_exit)
+    assert not problems, "\n".join(problems)
+
+
+class Example(Process):
+    """A running example binary (from the build's examples/)."""
+
+    def __init__(self, name, args, env=None):
+        super().__init__(name, [example_path(name)] + list(args), env=env)
+
 
 @pytest.fixture
 def run_example():
@@ -145,18 +194,7 @@ def run_example():
         return ex
 
     yield start
-
-    problems = []
-    for ex in started:
-        if ex.proc.poll() is None:
-            try:
-                ex.stop(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                problems.append(f"{ex.name} did not stop on SIGTERM")
-                ex.kill()
-        if SANITIZER.search(ex.stderr_text()):
-            problems.append(f"{ex.name} sanitizer report:\n{ex.stderr_text()}")
-    assert not problems, "\n".join(problems)
+    finish_all(started)
 
 
 @pytest.fixture

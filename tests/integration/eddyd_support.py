@@ -11,53 +11,25 @@ import pathlib
 import re
 import signal
 import subprocess
-import threading
 import time
 
 import pytest
 
-from conftest import SANITIZER, STOP_TIMEOUT, Example, build_dir
+from conftest import STOP_TIMEOUT, Process, built, finish_all, sanitizer_env
 
 READY = re.compile(r"\bevent=ready service=(\w+) endpoint=(\S+) address=(\S+) port=(\d+)")
 RUN_TIMEOUT = 30.0  # seconds for a short eddyd run (--help, bad flags, --daemon start)
 
 
 def eddyd_path():
-    path = build_dir() / "daemon" / "eddyd"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: build first (ninja -C {build_dir()})")
-    return path
+    return built("daemon", "eddyd")
 
 
-def sanitizer_env():
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-    return env
-
-
-class Eddyd(Example):
+class Eddyd(Process):
     """eddyd in the foreground, its stdout and stderr read by threads."""
 
     def __init__(self, args):
-        # Example.__init__ looks under examples/; the rest of it applies.
-        self.name = "eddyd"
-        self.proc = subprocess.Popen(
-            [str(eddyd_path())] + [str(a) for a in args],
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=sanitizer_env(),
-        )
-        self.out = []
-        self.err = []
-        self._cond = threading.Condition()
-        self._readers = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, self.out), daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, self.err), daemon=True),
-        ]
-        for t in self._readers:
-            t.start()
+        super().__init__("eddyd", [eddyd_path()] + list(args))
 
     def ready(self, count):
         """Waits for `count` ready lines; returns [(service, endpoint,
@@ -142,18 +114,7 @@ def eddyd():
         return d
 
     yield start
-
-    problems = []
-    for d in started:
-        if d.proc.poll() is None:
-            try:
-                d.stop(timeout=STOP_TIMEOUT)
-            except subprocess.TimeoutExpired:
-                problems.append("eddyd did not stop on SIGTERM")
-                d.kill()
-        if SANITIZER.search(d.stderr_text()):
-            problems.append(f"eddyd sanitizer report:\n{d.stderr_text()}")
-    assert not problems, "\n".join(problems)
+    finish_all(started)
 
 
 @pytest.fixture

@@ -11,12 +11,11 @@ import os
 import re
 import subprocess
 import sys
-import threading
 import time
 
 import pytest
 
-from conftest import REPO, SANITIZER, STOP_TIMEOUT, Example, build_dir
+from conftest import REPO, Process, build_dir, built, finish_all, sanitizer_env
 
 # The client package under test, from the tree (no install needed).
 sys.path.insert(0, str(REPO / "clients" / "python" / "src"))
@@ -24,56 +23,25 @@ sys.path.insert(0, str(REPO / "clients" / "python" / "src"))
 READY = re.compile(r"\bevent=ready\b.*?\bport=([1-9]\d*)")
 
 
-def sanitizer_env(extra=None):
-    env = dict(os.environ)
-    env.setdefault("ASAN_OPTIONS", "detect_leaks=1:abort_on_error=0")
-    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
-    if extra:
-        env.update(extra)
-    return env
-
-
 def server_command(sock_path=None):
     """argv of the lock service to test, listening on tcp:0 (and on
     unix:sock_path when given)."""
     eddyd = build_dir() / "daemon" / "eddyd"
-    lock_server = build_dir() / "tools" / "lock-server"
     if eddyd.exists() and os.environ.get("EDDY_LOCK_TEST_SERVER") != "lock-server":
         unix = ["--locks", f"unix:{sock_path}"] if sock_path else []
         return [str(eddyd), "--locks", "tcp:0", *unix, "--cache", "off", "--http", "off"]
-    if not lock_server.exists():
-        pytest.fail(f"{lock_server} is missing: build first (ninja -C {build_dir()})")
-    return [str(lock_server), "tcp:0"] + ([f"unix:{sock_path}"] if sock_path else [])
+    return [str(built("tools", "lock-server")), "tcp:0"] + ([f"unix:{sock_path}"] if sock_path else [])
 
 
 def eddy_tool():
-    path = build_dir() / "tools" / "eddy"
-    if not path.exists():
-        pytest.fail(f"{path} is missing: build first (ninja -C {build_dir()})")
-    return path
+    return built("tools", "eddy")
 
 
-class LockService(Example):
+class LockService(Process):
     """A running lock service; stderr and stdout read by threads."""
 
     def __init__(self, argv):
-        self.name = os.path.basename(argv[0])
-        self.proc = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            env=sanitizer_env(),
-        )
-        self.out = []
-        self.err = []
-        self._cond = threading.Condition()
-        self._readers = [
-            threading.Thread(target=self._pump, args=(self.proc.stdout, self.out), daemon=True),
-            threading.Thread(target=self._pump, args=(self.proc.stderr, self.err), daemon=True),
-        ]
-        for t in self._readers:
-            t.start()
+        super().__init__(os.path.basename(argv[0]), argv)
         self.port = int(self.wait_for(READY).group(1))
         self.endpoint = f"tcp:127.0.0.1:{self.port}"
 
@@ -90,19 +58,7 @@ def lock_service():
         return s
 
     yield start
-    problems = []
-    for s in started:
-        if s.proc.poll() is None:
-            try:
-                rc = s.stop(timeout=STOP_TIMEOUT)
-                if rc != 0:
-                    problems.append(f"{s.name} exited {rc} on SIGTERM:\n{s.stderr_text()}")
-            except subprocess.TimeoutExpired:
-                problems.append(f"{s.name} did not stop on SIGTERM")
-                s.kill()
-        if SANITIZER.search(s.stderr_text()):
-            problems.append(f"{s.name} sanitizer report:\n{s.stderr_text()}")
-    assert not problems, "\n".join(problems)
+    finish_all(started, check_exit=True)
 
 
 def wait_until(cond, timeout=10.0, what="condition"):
