@@ -8,6 +8,7 @@
 #include "deferred.h"
 #include "endpoint.h"
 #include "error.h"
+#include "http_parser.h"
 #include "line.h"
 #include "lock_client.h"
 #include "locks.h"
@@ -19,6 +20,8 @@
 #include "signal.h"
 #include "thread.h"
 #include "transport.h"
+#include "utf8.h"
 #include "version.h"
+#include "ws_frame.h"
 
 #endif
