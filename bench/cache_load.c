@@ -35,16 +35,15 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include "load_common.h"
 
 #define MAX_CONNS 10000
 #define MAX_DEPTH 1024
@@ -55,55 +54,6 @@
 #define KEY_LEN 14   /* "key:" + 10 digits */
 #define MAX_LINE 512 /* longest reply line we accept */
 #define REQ_SLACK 64 /* command line bytes besides the key and value */
-
-/* ---- Latency histogram ---------------------------------------------------
- * Log-linear: exact below 64 ns, then 64 buckets per power of two (about
- * 1.5 % resolution) up to 2^40 ns. */
-#define SUB 64
-#define MAX_EXP 40
-#define NBUCKETS (SUB + (MAX_EXP - 6) * SUB)
-
-static uint64_t hist[NBUCKETS];
-static uint64_t hist_n, hist_max;
-
-static unsigned bucket_of(uint64_t v) {
-  if (v < SUB)
-    return (unsigned)v;
-  unsigned e = 63u - (unsigned)__builtin_clzll(v);
-  if (e >= MAX_EXP)
-    return NBUCKETS - 1;
-  return SUB + (e - 6) * SUB + (unsigned)((v >> (e - 6)) - SUB);
-}
-
-static uint64_t bucket_value(unsigned i) {
-  if (i < SUB)
-    return i;
-  unsigned e = (i - SUB) / SUB + 6;
-  uint64_t m = (i - SUB) % SUB + SUB;
-  return (m << (e - 6)) + ((1ull << (e - 6)) >> 1); /* the bucket's middle */
-}
-
-static void hist_add(uint64_t ns) {
-  hist[bucket_of(ns)]++;
-  hist_n++;
-  if (ns > hist_max)
-    hist_max = ns;
-}
-
-static double hist_pct_us(double p) {
-  if (hist_n == 0)
-    return 0;
-  uint64_t want = (uint64_t)ceil(p * (double)hist_n);
-  if (want == 0)
-    want = 1;
-  uint64_t seen = 0;
-  for (unsigned i = 0; i < NBUCKETS; i++) {
-    seen += hist[i];
-    if (seen >= want)
-      return (double)bucket_value(i) / 1000.0;
-  }
-  return (double)hist_max / 1000.0;
-}
 
 /* ---- State -------------------------------------------------------------- */
 
@@ -154,7 +104,7 @@ static unsigned connected;
 static phase_t phase = PH_CONNECTING;
 static uv_timer_t phase_timer;
 static uint64_t t_measure, t_end, get_threshold;
-static struct rusage ru_start;
+static double cpu_start; /* load_cpu_secs() when the measurement began */
 static unsigned fill_next, fill_done;
 static uint64_t done_ops, done_gets, done_sets, hits, misses, errors, failures;
 /* Everything answered since the load started, warm-up included: what a
@@ -164,11 +114,6 @@ static uint64_t all_ops, missed;
 static int tfd = -1;
 static uv_poll_t pacer;
 static uint64_t t_sched0, next_req;
-
-static double cpu_secs(const struct rusage *ru) {
-  return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
-         (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
-}
 
 static void finish(void);
 static void start_load(void);
@@ -301,7 +246,7 @@ static void complete(conn_t *c, req_kind_t got, int is_error) {
   } else if (phase == PH_WARMUP || phase == PH_MEASURE) {
     all_ops++;
     if (phase == PH_MEASURE) {
-      hist_add(uv_hrtime() - sent);
+      load_hist_add(uv_hrtime() - sent);
       done_ops++;
       if (is_error)
         errors++;
@@ -410,7 +355,7 @@ static void on_phase(uv_timer_t *t) {
     printf("event=measure\n");
     fflush(stdout);
     t_measure = uv_hrtime();
-    getrusage(RUSAGE_SELF, &ru_start);
+    cpu_start = load_cpu_secs();
     uv_timer_start(&phase_timer, on_phase, (uint64_t)(opt.duration * 1000), 0);
   } else if (phase == PH_MEASURE) {
     finish();
@@ -429,17 +374,8 @@ static void prime_all(void) {
 
 /* ---- --rate: a timerfd wakes us exactly when the next request is due -- */
 
-static void arm_pacer(uint64_t at_ns) {
-  struct itimerspec its = {0};
-  its.it_value.tv_sec = (time_t)(at_ns / 1000000000u);
-  its.it_value.tv_nsec = (long)(at_ns % 1000000000u);
-  /* uv_hrtime reads CLOCK_MONOTONIC, the clock of this timerfd */
-  timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
-}
-
 static void on_pacer(uv_poll_t *h, int status, int events) {
-  uint64_t ticks;
-  if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+  if (load_pacer_ack(tfd) != 0)
     return;
   if (phase != PH_WARMUP && phase != PH_MEASURE)
     return;
@@ -448,7 +384,7 @@ static void on_pacer(uv_poll_t *h, int status, int events) {
   for (;;) {
     uint64_t due = t_sched0 + (uint64_t)((double)next_req * gap);
     if (due > now) {
-      arm_pacer(due);
+      load_pacer_arm(tfd, due);
       return;
     }
     conn_t *c = &conns[next_req % opt.conns];
@@ -472,7 +408,7 @@ static void start_load(void) {
   if (opt.rate > 0) {
     t_sched0 = uv_hrtime();
     next_req = 0;
-    arm_pacer(t_sched0);
+    load_pacer_arm(tfd, t_sched0);
   } else {
     prime_all();
   }
@@ -496,22 +432,16 @@ static void on_connect(uv_connect_t *req, int status) {
   }
 }
 
-static void close_walk(uv_handle_t *h, void *arg) {
-  if (!uv_is_closing(h))
-    uv_close(h, NULL);
-}
-
 static void finish(void) {
   if (phase == PH_DONE)
     return;
   int measured = phase == PH_MEASURE;
   phase = PH_DONE;
   t_end = uv_hrtime();
-  struct rusage ru_end;
-  getrusage(RUSAGE_SELF, &ru_end);
+  double cpu_end = load_cpu_secs();
   double secs = (double)(t_end - t_measure) / 1e9;
   if (measured && secs > 0) {
-    double cpu = (cpu_secs(&ru_end) - cpu_secs(&ru_start)) / secs * 100.0;
+    double cpu = (cpu_end - cpu_start) / secs * 100.0;
     printf("mode=cache conns=%u depth=%u rate=%.0f get_ratio=%.3f keys=%u "
            "value=%zu "
            "secs=%.3f ops=%llu ops_per_s=%.0f gets=%llu sets=%llu hits=%llu "
@@ -522,13 +452,14 @@ static void finish(void) {
            secs, (unsigned long long)done_ops, (double)done_ops / secs,
            (unsigned long long)done_gets, (unsigned long long)done_sets,
            (unsigned long long)hits, (unsigned long long)misses,
-           (unsigned long long)errors, hist_pct_us(0.50), hist_pct_us(0.90),
-           hist_pct_us(0.99), hist_pct_us(0.999), (double)hist_max / 1000.0,
+           (unsigned long long)errors, load_hist_pct_us(0.50),
+           load_hist_pct_us(0.90), load_hist_pct_us(0.99),
+           load_hist_pct_us(0.999), load_hist_max_us(),
            (unsigned long long)missed, (unsigned long long)all_ops, cpu,
            (unsigned long long)failures);
     fflush(stdout);
   }
-  uv_walk(loop, close_walk, NULL);
+  load_close_all(loop);
 }
 
 /* ---- Options ------------------------------------------------------------ */
@@ -610,13 +541,12 @@ static int parse(int argc, char **argv) {
       return -1;
     }
   }
-  if (optind != argc || opt.port <= 0 || opt.port > 65535 || opt.conns == 0 ||
-      opt.conns > MAX_CONNS || opt.depth == 0 || opt.depth > MAX_DEPTH ||
-      opt.keys == 0 || opt.keys > MAX_KEYS || opt.value > MAX_VALUE ||
-      !(opt.get_ratio >= 0 && opt.get_ratio <= 1) ||
-      !(opt.duration > 0 && opt.duration <= 3600) ||
-      !(opt.warmup >= 0 && opt.warmup <= 3600) ||
-      !(opt.rate >= 0 && opt.rate <= 1e7))
+  if (optind != argc ||
+      !load_common_opts_ok(opt.port, opt.conns, MAX_CONNS, opt.duration,
+                           opt.warmup, opt.rate) ||
+      opt.depth == 0 || opt.depth > MAX_DEPTH || opt.keys == 0 ||
+      opt.keys > MAX_KEYS || opt.value > MAX_VALUE ||
+      !(opt.get_ratio >= 0 && opt.get_ratio <= 1))
     return -1;
   return 0;
 }
@@ -645,9 +575,8 @@ int main(int argc, char **argv) {
     value[i] = (char)('a' + i % 26);
   uv_timer_init(loop, &phase_timer);
   if (opt.rate > 0) {
-    tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (tfd < 0 || uv_poll_init(loop, &pacer, tfd) != 0 ||
-        uv_poll_start(&pacer, UV_READABLE, on_pacer) != 0) {
+    tfd = load_pacer_open(loop, &pacer, on_pacer);
+    if (tfd < 0) {
       fprintf(stderr, "cache-load: timerfd: %s\n", strerror(errno));
       return 1;
     }

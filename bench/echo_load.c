@@ -22,71 +22,20 @@
  */
 #include <errno.h>
 #include <getopt.h>
-#include <math.h>
 #include <signal.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/resource.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 #include <uv.h>
+
+#include "load_common.h"
 
 #define MAX_CONNS 10000
 #define MAX_SIZE (16u * 1024u * 1024u)
 #define RING 4096      /* most unanswered messages per connection (rate mode) */
 #define STREAM_DEPTH 4 /* chunks in flight per connection (stream mode) */
-
-/* ---- Latency histogram ---------------------------------------------------
- * Log-linear: exact below 64 ns, then 64 buckets per power of two (about
- * 1.5 % resolution) up to 2^40 ns. */
-#define SUB 64
-#define MAX_EXP 40
-#define NBUCKETS (SUB + (MAX_EXP - 6) * SUB)
-
-static uint64_t hist[NBUCKETS];
-static uint64_t hist_n, hist_max;
-
-static unsigned bucket_of(uint64_t v) {
-  if (v < SUB)
-    return (unsigned)v;
-  unsigned e = 63u - (unsigned)__builtin_clzll(v);
-  if (e >= MAX_EXP)
-    return NBUCKETS - 1;
-  return SUB + (e - 6) * SUB + (unsigned)((v >> (e - 6)) - SUB);
-}
-
-static uint64_t bucket_value(unsigned i) {
-  if (i < SUB)
-    return i;
-  unsigned e = (i - SUB) / SUB + 6;
-  uint64_t m = (i - SUB) % SUB + SUB;
-  /* the middle of the bucket */
-  return (m << (e - 6)) + ((1ull << (e - 6)) >> 1);
-}
-
-static void hist_add(uint64_t ns) {
-  hist[bucket_of(ns)]++;
-  hist_n++;
-  if (ns > hist_max)
-    hist_max = ns;
-}
-
-static double hist_pct_us(double p) {
-  if (hist_n == 0)
-    return 0;
-  uint64_t want = (uint64_t)ceil(p * (double)hist_n);
-  if (want == 0)
-    want = 1;
-  uint64_t seen = 0;
-  for (unsigned i = 0; i < NBUCKETS; i++) {
-    seen += hist[i];
-    if (seen >= want)
-      return (double)bucket_value(i) / 1000.0;
-  }
-  return (double)hist_max / 1000.0;
-}
 
 /* ---- State -------------------------------------------------------------- */
 
@@ -124,7 +73,7 @@ static unsigned connected;
 static phase_t phase = PH_CONNECTING;
 static uv_timer_t phase_timer;
 static uint64_t t_measure, t_end;
-static struct rusage ru_start;
+static double cpu_start; /* load_cpu_secs() when the measurement began */
 static uint64_t done_msgs, done_bytes, missed, failures;
 /* Everything answered since the load started, warm-up included: what a
  * runner reading the server's CPU time around the whole run divides by. */
@@ -133,11 +82,6 @@ static uint64_t all_msgs, all_bytes;
 static int tfd = -1;
 static uv_poll_t pacer;
 static uint64_t t_sched0, next_msg;
-
-static double cpu_secs(const struct rusage *ru) {
-  return (double)ru->ru_utime.tv_sec + (double)ru->ru_utime.tv_usec / 1e6 +
-         (double)ru->ru_stime.tv_sec + (double)ru->ru_stime.tv_usec / 1e6;
-}
 
 static void finish(void);
 
@@ -256,7 +200,7 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
     if (phase != PH_DONE)
       all_msgs++;
     if (measuring) {
-      hist_add(now - sent);
+      load_hist_add(now - sent);
       done_msgs++;
     }
     if (opt.rate == 0 && phase != PH_DONE)
@@ -266,17 +210,8 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf) {
 
 /* ---- Rate mode: a timerfd wakes us exactly when the next message is due */
 
-static void arm_pacer(uint64_t at_ns) {
-  struct itimerspec its = {0};
-  its.it_value.tv_sec = (time_t)(at_ns / 1000000000u);
-  its.it_value.tv_nsec = (long)(at_ns % 1000000000u);
-  /* uv_hrtime reads CLOCK_MONOTONIC, the clock of this timerfd. */
-  timerfd_settime(tfd, TFD_TIMER_ABSTIME, &its, NULL);
-}
-
 static void on_pacer(uv_poll_t *h, int status, int events) {
-  uint64_t ticks;
-  if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+  if (load_pacer_ack(tfd) != 0)
     return;
   if (phase == PH_DONE)
     return;
@@ -285,7 +220,7 @@ static void on_pacer(uv_poll_t *h, int status, int events) {
   for (;;) {
     uint64_t due = t_sched0 + (uint64_t)((double)next_msg * gap);
     if (due > now) {
-      arm_pacer(due);
+      load_pacer_arm(tfd, due);
       return;
     }
     conn_t *c = &conns[next_msg % opt.conns];
@@ -301,7 +236,7 @@ static void on_phase(uv_timer_t *t) {
   if (phase == PH_WARMUP) {
     phase = PH_MEASURE;
     t_measure = uv_hrtime();
-    getrusage(RUSAGE_SELF, &ru_start);
+    cpu_start = load_cpu_secs();
     uv_timer_start(&phase_timer, on_phase, (uint64_t)(opt.duration * 1000), 0);
   } else if (phase == PH_MEASURE) {
     finish();
@@ -327,7 +262,7 @@ static void start_load(void) {
   } else if (opt.rate > 0) {
     t_sched0 = uv_hrtime();
     next_msg = 0;
-    arm_pacer(t_sched0);
+    load_pacer_arm(tfd, t_sched0);
   } else {
     for (unsigned i = 0; i < opt.conns; i++)
       send_rr(&conns[i], uv_hrtime());
@@ -347,22 +282,16 @@ static void on_connect(uv_connect_t *req, int status) {
     start_load();
 }
 
-static void close_walk(uv_handle_t *h, void *arg) {
-  if (!uv_is_closing(h))
-    uv_close(h, NULL);
-}
-
 static void finish(void) {
   if (phase == PH_DONE)
     return;
   int measured = phase == PH_MEASURE;
   phase = PH_DONE;
   t_end = uv_hrtime();
-  struct rusage ru_end;
-  getrusage(RUSAGE_SELF, &ru_end);
+  double cpu_end = load_cpu_secs();
   double secs = (double)(t_end - t_measure) / 1e9;
   if (measured && secs > 0) {
-    double cpu = (cpu_secs(&ru_end) - cpu_secs(&ru_start)) / secs * 100.0;
+    double cpu = (cpu_end - cpu_start) / secs * 100.0;
     if (opt.mode == MODE_STREAM) {
       printf("mode=stream conns=%u size=%zu secs=%.3f bytes=%llu "
              "mib_per_s=%.1f all_bytes=%llu load_cpu_pct=%.1f "
@@ -376,14 +305,15 @@ static void finish(void) {
              "p999_us=%.1f max_us=%.1f missed=%llu all_msgs=%llu "
              "load_cpu_pct=%.1f failures=%llu\n",
              opt.conns, opt.size, opt.rate, secs, (unsigned long long)done_msgs,
-             (double)done_msgs / secs, hist_pct_us(0.50), hist_pct_us(0.90),
-             hist_pct_us(0.99), hist_pct_us(0.999), (double)hist_max / 1000.0,
+             (double)done_msgs / secs, load_hist_pct_us(0.50),
+             load_hist_pct_us(0.90), load_hist_pct_us(0.99),
+             load_hist_pct_us(0.999), load_hist_max_us(),
              (unsigned long long)missed, (unsigned long long)all_msgs, cpu,
              (unsigned long long)failures);
     }
     fflush(stdout);
   }
-  uv_walk(loop, close_walk, NULL);
+  load_close_all(loop);
 }
 
 /* ---- Options ------------------------------------------------------------ */
@@ -454,11 +384,10 @@ static int parse(int argc, char **argv) {
       return -1;
     }
   }
-  if (optind != argc || opt.port <= 0 || opt.port > 65535 || opt.conns == 0 ||
-      opt.conns > MAX_CONNS || opt.size == 0 || opt.size > MAX_SIZE ||
-      !(opt.duration > 0 && opt.duration <= 3600) ||
-      !(opt.warmup >= 0 && opt.warmup <= 3600) ||
-      !(opt.rate >= 0 && opt.rate <= 1e7))
+  if (optind != argc ||
+      !load_common_opts_ok(opt.port, opt.conns, MAX_CONNS, opt.duration,
+                           opt.warmup, opt.rate) ||
+      opt.size == 0 || opt.size > MAX_SIZE)
     return -1;
   return 0;
 }
@@ -485,9 +414,8 @@ int main(int argc, char **argv) {
     msg[i] = (char)('a' + i % 26);
   uv_timer_init(loop, &phase_timer);
   if (opt.mode == MODE_RR && opt.rate > 0) {
-    tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (tfd < 0 || uv_poll_init(loop, &pacer, tfd) != 0 ||
-        uv_poll_start(&pacer, UV_READABLE, on_pacer) != 0) {
+    tfd = load_pacer_open(loop, &pacer, on_pacer);
+    if (tfd < 0) {
       fprintf(stderr, "echo-load: timerfd: %s\n", strerror(errno));
       return 1;
     }
@@ -510,5 +438,5 @@ int main(int argc, char **argv) {
   uv_loop_close(loop);
   free(conns);
   free(msg);
-  return failures == 0 && hist_n + done_bytes > 0 ? 0 : 1;
+  return failures == 0 && load_hist_count() + done_bytes > 0 ? 0 : 1;
 }
