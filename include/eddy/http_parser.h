@@ -27,7 +27,8 @@
  * a control character other than HTAB in a value are errors; Content-Length
  * must be digits only, and a repeated Content-Length must repeat the same
  * value; Content-Length with Transfer-Encoding is an error; a request's
- * Transfer-Encoding must be exactly "chunked" (another coding gets 501); an
+ * Transfer-Encoding must be exactly "chunked" (another coding gets 501; an
+ * empty list element, as in "chunked, ", is an error); an
  * HTTP/1.1 request needs exactly one Host. Chunk sizes that overflow 64 bits
  * are errors; chunk extensions are allowed and skipped, within a limit.
  * A message may not start with empty lines.

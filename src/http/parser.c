@@ -262,6 +262,27 @@ static int each_element(fields_t *f, const char *v, size_t n, elem_fn fn) {
   return 0;
 }
 
+/* Whether a list has an empty element ("chunked, ", ", chunked", "a,,b").
+ * RFC 9110 5.6.1 lets recipients skip them, but parsers differ on it (Node's
+ * old http_parser reads "chunked, " as not chunked), and a framing header
+ * two parsers read differently is how requests are smuggled: refuse. */
+static int has_empty_element(const char *v, size_t n) {
+  size_t i = 0;
+  for (;;) {
+    int empty = 1;
+    while (i < n && v[i] != ',') {
+      if (v[i] != ' ' && v[i] != '\t')
+        empty = 0;
+      i++;
+    }
+    if (empty)
+      return 1;
+    if (i == n)
+      return 0;
+    i++; /* the comma */
+  }
+}
+
 static int te_element(fields_t *f, const char *s, size_t n) {
   size_t i = 0;
   while (i < n && eddy__http_is_tchar((unsigned char)s[i]))
@@ -294,12 +315,11 @@ static int on_field(fields_t *f, const eddy_http_header_t *h) {
   if (lower_eq(n, nl, "content-length"))
     return on_content_length(f, v, vl);
   if (lower_eq(n, nl, "transfer-encoding")) {
-    int before = f->te_codings, rc;
     f->has_te = 1;
-    rc = each_element(f, v, vl, te_element);
-    if (rc == 0 && f->te_codings == before)
-      rc = EDDY_HTTP_E_TRANSFER_ENCODING; /* an empty list */
-    return rc;
+    /* (this also refuses an empty value) */
+    if (has_empty_element(v, vl))
+      return EDDY_HTTP_E_TRANSFER_ENCODING;
+    return each_element(f, v, vl, te_element);
   }
   if (lower_eq(n, nl, "host"))
     f->hosts++;
