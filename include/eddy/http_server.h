@@ -231,9 +231,19 @@ int eddy_http_write_slice(eddy_http_request_t *req, eddy_slice_t *s);
  * is freed all the same). */
 int eddy_http_finish(eddy_http_request_t *req);
 
-/* Backpressure: whether the connection's write buffer is below its high
- * water mark; and a callback for each time it drains below the low mark
- * while this request is the one being answered (NULL removes it). */
+/* Gives up on a response that cannot be completed (its source failed
+ * half-way): the connection is aborted at once, so the client sees an
+ * incomplete response — a chunked stream without its last chunk, a short
+ * body — instead of one that looks whole. Frees the request, like finish;
+ * nothing more is read from that connection. */
+void eddy_http_abort(eddy_http_request_t *req);
+
+/* Backpressure: whether the connection's output (the transport's queue
+ * plus what the server gathered this iteration) is below its high water
+ * mark; and a callback for each time it drains below the low mark while
+ * this request is the one being answered (NULL removes it). After
+ * eddy_http_writable() said no, the callback is always owed: it comes once
+ * the output drains, whether the socket had to wait or took it at once. */
 int eddy_http_writable(const eddy_http_request_t *req);
 typedef void (*eddy_http_writable_cb)(eddy_http_request_t *req, void *arg);
 void eddy_http_on_writable(eddy_http_request_t *req, eddy_http_writable_cb cb,

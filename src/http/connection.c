@@ -182,6 +182,23 @@ int eddy__http_conn_write_slice(eddy__http_conn_t *c, eddy_slice_t *s) {
   return rc;
 }
 
+int eddy__http_conn_below_high_water(const eddy__http_conn_t *c) {
+  return eddy_transport_write_buffer_size(c->t) + eddy__http_conn_pending(c) <
+         c->t->high_water;
+}
+
+/* Pays an owed writable callback once the output went out and the
+ * transport did not pause (it then tells resume_writing instead). */
+static void pay_writable(eddy__http_conn_t *c) {
+  eddy_http_request_t *req = c->current;
+  if (!c->writable_owed || c->lost || c->switched || c->closing ||
+      c->t->writing_paused || !eddy__http_conn_below_high_water(c))
+    return;
+  c->writable_owed = 0;
+  if (req != NULL && req->writable_cb != NULL)
+    req->writable_cb(req, req->writable_arg);
+}
+
 static void soon_cb(void *arg) {
   run(arg);
 }
@@ -535,6 +552,7 @@ static void settle(eddy__http_conn_t *c) {
     return;
   update_reading(c);
   update_timer(c);
+  pay_writable(c);
 }
 
 /* Keeps the unconsumed rest of the current read. */
@@ -664,6 +682,7 @@ static void http_resume_writing(eddy_protocol_t *p) {
   c->pause_mask &= ~(unsigned)PAUSE_WRITE;
   update_reading(c);
   eddy_http_request_t *req = c->current;
+  c->writable_owed = 0;
   if (req != NULL && req->writable_cb != NULL)
     req->writable_cb(req, req->writable_arg);
   eddy__http_conn_kick(c);

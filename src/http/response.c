@@ -361,6 +361,19 @@ static void complete(eddy_http_request_t *req) {
   eddy__http_conn_request_done(c, req);
 }
 
+void eddy_http_abort(eddy_http_request_t *req) {
+  if (req == NULL)
+    return;
+  eddy__http_conn_t *c = req->conn;
+  if (conn_usable(req) && !c->t->closing) {
+    eddy_log(EDDY_LOG_INFO, "http.response_aborted", "status=%d", req->status);
+    c->closing = 1;
+    eddy_buf_clear(&c->out); /* not even the head of what was given up */
+    eddy_transport_abort_connection(c->t);
+  }
+  complete(req);
+}
+
 int eddy_http_finish(eddy_http_request_t *req) {
   if (req == NULL)
     return UV_EINVAL;
@@ -561,10 +574,10 @@ int eddy_http_write_slice(eddy_http_request_t *req, eddy_slice_t *s) {
 int eddy_http_writable(const eddy_http_request_t *req) {
   if (!conn_usable(req) || req->conn->closing)
     return 0;
-  eddy_transport_t *t = req->conn->t;
-  return eddy_transport_write_buffer_size(t) +
-             eddy__http_conn_pending(req->conn) <
-         t->high_water;
+  if (eddy__http_conn_below_high_water(req->conn))
+    return 1;
+  req->conn->writable_owed = 1;
+  return 0;
 }
 
 void eddy_http_on_writable(eddy_http_request_t *req, eddy_http_writable_cb cb,

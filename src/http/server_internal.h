@@ -207,6 +207,10 @@ struct eddy__http_conn_s {
   int error_status; /* a server error answer is due (then close) */
   const char *error_detail;
   int closing; /* the HTTP layer is closing it (lingering or gone) */
+  /* eddy_http_writable() said no: the writable callback is owed once the
+   * output drains, whether the transport paused (resume_writing) or took
+   * everything the moment it was flushed (no event at all). */
+  int writable_owed;
 };
 
 /* The factory's build_protocol. */
@@ -230,5 +234,7 @@ void eddy__http_conn_switch(eddy__http_conn_t *c, eddy_http_request_t *req,
 void eddy__http_conn_shutdown(eddy__http_conn_t *c);
 /* Buffered output not yet given to the transport. */
 size_t eddy__http_conn_pending(const eddy__http_conn_t *c);
+/* The transport's queue plus the gathered output is below high water. */
+int eddy__http_conn_below_high_water(const eddy__http_conn_t *c);
 
 #endif

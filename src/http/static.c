@@ -710,10 +710,6 @@ static void read_done(uv_fs_t *f) {
     return;
   }
   eddy_http_on_writable(j->req, on_writable, j);
-  /* Bytes the server holds before handing them to the transport count as
-   * unwritable too, but only the transport's drain calls on_writable: look
-   * again once the server has flushed them (next iteration). */
-  eddy__reactor_soon(j->st->reactor, &j->soon, step_soon, j);
 }
 
 static void read_next(job_t *j) {

@@ -337,6 +337,70 @@ Test(http_server_conn, backpressure_and_slices) {
   test_close_reactor(r);
 }
 
+/* A streamer told "not writable" because the transport's queue plus the
+ * output the server gathered reach high water must still hear when it
+ * drains — also when the transport then takes everything at once and so
+ * never pauses (no resume_writing will come). */
+Test(http_server_conn, writable_owed_without_transport_pause) {
+  eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
+  hold_t h = {0};
+  eddy_http_server_t *s;
+  cr_assert_eq(eddy_http_server_new(r, NULL, hold_handler, &h, &s), 0);
+  eddy_factory_t *fa = eddy_http_server_factory(s);
+  eddy_string_transport_t *st = eddy_string_transport_new(r);
+  eddy_string_transport_connect(st, fa->build_protocol(fa, NULL));
+  const char in[] = "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n";
+  eddy_string_transport_feed(st, in, strlen(in));
+  eddy_http_request_t *req = h.held[0];
+  eddy_http_on_writable(req, on_writable, &h);
+  eddy_string_transport_set_pending(st, 40u * 1024u); /* below high water */
+  char piece[1024];
+  memset(piece, 'w', sizeof(piece));
+  int writes = 0;
+  while (eddy_http_writable(req) && writes < 1000) {
+    cr_assert_eq(eddy_http_write(req, piece, sizeof(piece)), 0);
+    writes++;
+  }
+  cr_assert_lt(writes, 1000, "never became unwritable");
+  cr_assert_eq(h.writable_calls, 0);
+  eddy_string_transport_set_pending(st, 0); /* the peer read it all */
+  spin(r);
+  cr_assert_eq(h.writable_calls, 1);
+  cr_assert(eddy_http_writable(req));
+  cr_assert_eq(eddy_http_finish(req), 0);
+  spin(r);
+  cr_assert_eq(count(out(st), "0\r\n\r\n"), 1);
+  eddy_http_server_close(s, 0, NULL, NULL);
+  spin(r);
+  eddy_string_transport_free(st);
+  test_close_reactor(r);
+}
+
+/* A response given up half-way resets the connection: no last chunk. */
+Test(http_server_conn, abort_mid_stream) {
+  eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
+  hold_t h = {0};
+  eddy_http_server_t *s;
+  cr_assert_eq(eddy_http_server_new(r, NULL, hold_handler, &h, &s), 0);
+  eddy_factory_t *fa = eddy_http_server_factory(s);
+  eddy_string_transport_t *st = eddy_string_transport_new(r);
+  eddy_string_transport_connect(st, fa->build_protocol(fa, NULL));
+  const char in[] = "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n";
+  eddy_string_transport_feed(st, in, strlen(in));
+  eddy_http_request_t *req = h.held[0];
+  cr_assert_eq(eddy_http_write(req, "part", 4), 0);
+  spin(r);
+  cr_assert_eq(count(out(st), "4\r\npart\r\n"), 1, "%s", out(st));
+  eddy_http_abort(req);
+  spin(r);
+  cr_assert(eddy_string_transport_abort_called(st));
+  cr_assert_eq(count(out(st), "0\r\n\r\n"), 0);
+  eddy_http_server_close(s, 0, NULL, NULL);
+  spin(r);
+  eddy_string_transport_free(st);
+  test_close_reactor(r);
+}
+
 /* ---- Connection limit, stop, half-close
  * ------------------------------------------ */
 
