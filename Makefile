@@ -60,6 +60,9 @@ bench:
 	bench/run-echo-bench
 	bench/run-cache-bench
 	bench/run-lock-bench
+	bench/run-http-bench
+	bench/run-fanout-bench
+	bench/run-ws-bench
 
 $(COV_BUILD)/build.ninja:
 	meson setup $(COV_BUILD) -Db_coverage=true --buildtype=debug
