@@ -2,12 +2,15 @@
  * status lines, header fields, framing, every strictness rule, limits and
  * chunked bodies. Every input is parsed whole, one byte at a time and split
  * at every position, always from an exact-size heap copy so AddressSanitizer
- * catches a read past the end; the outcomes must be identical. */
+ * catches a read past the end (and, at the end of the file, ending exactly
+ * at an unmapped page); the outcomes must be identical. */
 #include "support.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #define CAP 16
 
@@ -587,4 +590,98 @@ Test(http_parser, resumes_where_it_stopped) {
     cr_assert_eq(p.scanned, n);
   }
   cr_assert_eq(eddy_http_parse(&p, in, strlen(in), &m, h, 4), (int)strlen(in));
+}
+
+/* ---- The edge of mapped memory -------------------------------------------
+ * Heap copies catch a read past the end only as far as AddressSanitizer's
+ * redzones reach; here every prefix of each input ends exactly where a
+ * PROT_NONE page begins, so any read beyond it is a crash, sanitizer or
+ * not. */
+
+static char *guarded_page(size_t *page) {
+  *page = (size_t)sysconf(_SC_PAGESIZE);
+  char *m = mmap(NULL, 2 * *page, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  cr_assert(m != MAP_FAILED);
+  cr_assert_eq(mprotect(m + *page, *page, PROT_NONE), 0);
+  return m;
+}
+
+Test(http_parser, inputs_ending_at_a_guard_page) {
+  static const struct {
+    eddy_http_kind_t kind;
+    const char *text;
+  } inputs[] = {
+      {EDDY_HTTP_REQUEST, "GET /a?b=c HTTP/1.1\r\nHost: x\r\nAccept: */*\r\n"
+                          "Content-Length: 12\r\n\r\n"},
+      {EDDY_HTTP_REQUEST, "POST /u HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: "
+                          "chunked\r\nConnection: keep-alive, Upgrade\r\n\r\n"},
+      {EDDY_HTTP_REQUEST, "GET / HTTP/1.1\r\nHost: x\r\nX: a\tb \r\n\r\n"},
+      {EDDY_HTTP_RESPONSE, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n"},
+      {EDDY_HTTP_RESPONSE, "HTTP/1.0 404 Not Found\r\nServer: s\r\n\r\n"},
+      {EDDY_HTTP_REQUEST, "GET / HTTP/1.1\nHost: x\n\n"}, /* bare LF */
+      {EDDY_HTTP_REQUEST, "GET / HTTP/1.1\r\nHost: x\r\n y\r\n\r\n"}, /* fold */
+  };
+  size_t page;
+  char *m = guarded_page(&page);
+  for (size_t i = 0; i < sizeof(inputs) / sizeof(inputs[0]); i++) {
+    const char *text = inputs[i].text;
+    size_t len = strlen(text);
+    outcome_t whole;
+    setup_t s = {inputs[i].kind, 0, NULL, CAP};
+    size_t cut = len;
+    run_cuts(&s, text, len, &cut, 1, &whole);
+    for (size_t n = 0; n <= len; n++) {
+      char *at = m + page - n;
+      memcpy(at, text, n);
+      eddy_http_parser_t p;
+      eddy_http_header_t headers[CAP];
+      eddy_http_msg_t msg;
+      eddy_http_parser_init(&p, inputs[i].kind, NULL);
+      int rc = eddy_http_parse(&p, at, n, &msg, headers, CAP);
+      if (n == len) {
+        outcome_t o;
+        render(rc, &msg, &o);
+        cr_assert_str_eq(o.text, whole.text, "input %zu", i);
+      } else {
+        /* A prefix is incomplete, or already an error. */
+        cr_assert(rc == EDDY_HTTP_NEED_MORE || rc < 0, "input %zu at %zu", i,
+                  n);
+      }
+    }
+  }
+  /* A chunked body cut at every position, each piece ending at the guard. */
+  static const char body[] = "5;ext=1\r\nhello\r\n0\r\nTrailer: t\r\n\r\n";
+  size_t blen = sizeof(body) - 1;
+  for (size_t n = 0; n <= blen; n++) {
+    eddy_http_chunked_t c;
+    eddy_http_chunked_init(&c, NULL);
+    size_t off = 0;
+    char got[16] = "";
+    size_t glen = 0;
+    /* First piece: body[0..n) at the guard; then the rest at the guard. */
+    size_t pieces[2] = {n, blen - n};
+    for (int k = 0; k < 2; k++) {
+      char *at = m + page - pieces[k];
+      memcpy(at, body + off, pieces[k]);
+      size_t used = 0;
+      while (used < pieces[k] && !eddy_http_chunked_done(&c)) {
+        const char *d;
+        size_t dl;
+        int rc =
+            eddy_http_chunked_feed(&c, at + used, pieces[k] - used, &d, &dl);
+        cr_assert_geq(rc, 0, "cut %zu", n);
+        cr_assert_leq(glen + dl, sizeof(got) - 1);
+        if (dl > 0)
+          memcpy(got + glen, d, dl);
+        glen += dl;
+        used += (size_t)rc;
+      }
+      off += pieces[k];
+    }
+    cr_assert(eddy_http_chunked_done(&c), "cut %zu", n);
+    cr_assert_eq(glen, 5);
+    cr_assert(memcmp(got, "hello", 5) == 0);
+  }
+  munmap(m, 2 * page);
 }
