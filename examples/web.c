@@ -4,7 +4,7 @@
  *       [--dotfiles] [--max-age SECONDS] [-v]
  *
  * ENDPOINT defaults to tcp:8080:interface=127.0.0.1 (loopback only; say
- * tcp:8080 to serve every interface). What it shows:
+ * tcp:8080:interface=0.0.0.0 to serve every interface). What it shows:
  *  - eddy_static as the whole application: index files, listings, MIME
  *    types, ETag/Last-Modified with 304s, byte ranges, large files sent in
  *    chunks with backpressure, and no way out of DIR;

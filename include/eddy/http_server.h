@@ -235,7 +235,9 @@ int eddy_http_finish(eddy_http_request_t *req);
  * half-way): the connection is aborted at once, so the client sees an
  * incomplete response — a chunked stream without its last chunk, a short
  * body — instead of one that looks whole. Frees the request, like finish;
- * nothing more is read from that connection. */
+ * nothing more is read from that connection. The abort drops whatever the
+ * connection had not yet written, earlier pipelined answers finished in
+ * the same loop iteration included (their clients see the reset too). */
 void eddy_http_abort(eddy_http_request_t *req);
 
 /* Backpressure: whether the connection's output (the transport's queue

@@ -123,8 +123,9 @@ typedef struct {
   /* Largest LZ77 window we use to compress (server_max_window_bits for a
    * server, client_max_window_bits for a client), 9..15; default 15. A
    * peer's smaller limit wins. A window of 8 bits cannot be produced by
-   * zlib's raw deflate: an offer that requires 8 is answered with 9 where
-   * RFC 7692 allows (client_max_window_bits) and declined otherwise. */
+   * zlib's raw deflate: an offer that requires our compressor to use 8
+   * (server_max_window_bits=8) is declined. A client's own window of 8 is
+   * fine: our inflater always accepts a 32 KiB window. */
   unsigned deflate_window_bits;
   /* zlib compression level 1..9; 0 means 6 (zlib's default). */
   int deflate_level;
