@@ -212,11 +212,11 @@ int eddy_ws_accept(eddy_http_request_t *req, const eddy_ws_config_t *cfg,
  * extension answers). The deferred fires with the connected eddy_ws_t *
  * (not owned by the result: the connection lives until its on_close
  * returns), right after on_open was called; or fails with EDDY_EPARSE (bad
- * url), UV_ENOTSUP ("wss:", no TLS yet), UV_EINVAL (bad cfg), the connect
- * error, UV_ETIMEDOUT (cfg.handshake_timeout_ms), or UV_EPROTO (the server
- * did not answer a valid upgrade; the message says why, with the status).
- * When it fails no handler is called. Cancelling it abandons the attempt.
- * Never fires before eddy_ws_connect returns. NULL only when out of
+ * url), UV_EPROTONOSUPPORT ("wss:", no TLS yet), UV_EINVAL (bad cfg), the
+ * connect error, UV_ETIMEDOUT (cfg.handshake_timeout_ms), or UV_EPROTO (the
+ * server did not answer a valid upgrade; the message says why, with the
+ * status). When it fails no handler is called. Cancelling it abandons the
+ * attempt. Never fires before eddy_ws_connect returns. NULL only when out of
  * memory. */
 eddy_deferred_t *eddy_ws_connect(eddy_reactor_t *r, const char *url,
                                  const eddy_ws_config_t *cfg,

@@ -18,9 +18,9 @@
 #include "eddy/error.h"
 #include "eddy/http_parser.h"
 #include "eddy/transport.h"
+#include "eddy/url.h"
 #include "ws_internal.h"
 
-#define MAX_URL 8192
 #define MAX_RESPONSE_HEAD ((size_t)16u * 1024u)
 #define MAX_RESPONSE_HEADERS 64
 
@@ -293,84 +293,44 @@ typedef struct {
   const char *target; /* "" means "/" */
 } url_t;
 
-static int parse_url(const char *url, url_t *u, const char **why) {
-  size_t ul = strlen(url);
-  if (ul > MAX_URL) {
-    *why = "URL too long";
+/* The URL through eddy/url.h (one URL grammar for HTTP and WebSocket),
+ * then what a WebSocket URL adds: ws only, no fragment (RFC 6455 3). */
+static int parse_url(const char *url, url_t *u, char *why, size_t whylen) {
+  eddy_url_t pu;
+  eddy_url_error_t err;
+  int rc = eddy_url_parse(url, strlen(url), 0, &pu, &err);
+  if (rc != 0) {
+    snprintf(why, whylen, "%s (at byte %zu)", err.message, err.pos);
+    return rc;
+  }
+  if (pu.scheme != EDDY_URL_WS) {
+    snprintf(why, whylen, "the URL must start with ws://");
     return EDDY_EPARSE;
   }
-  const char *p;
-  if (strncasecmp(url, "wss://", 6) == 0) {
-    *why = "wss: is not supported (no TLS)";
-    return UV_ENOTSUP;
-  }
-  if (strncasecmp(url, "ws://", 5) != 0) {
-    *why = "the URL must start with ws://";
+  if (pu.fragment.p != NULL) {
+    snprintf(why, whylen, "a WebSocket URL has no fragment");
     return EDDY_EPARSE;
   }
-  p = url + 5;
-  size_t hl;
-  if (*p == '[') {
-    const char *end = strchr(p, ']');
-    if (end == NULL) {
-      *why = "unterminated IPv6 address";
-      return EDDY_EPARSE;
-    }
-    hl = (size_t)(end - p - 1);
-    if (hl == 0 || hl >= sizeof(u->host)) {
-      *why = "bad IPv6 address";
-      return EDDY_EPARSE;
-    }
-    memcpy(u->host, p + 1, hl);
-    u->v6 = 1;
-    p = end + 1;
-  } else {
-    hl = strcspn(p, ":/?#");
-    if (hl == 0 || hl >= sizeof(u->host)) {
-      *why = "missing or too long host";
-      return EDDY_EPARSE;
-    }
-    memcpy(u->host, p, hl);
-    u->v6 = 0;
-    p += hl;
-  }
-  u->host[hl] = '\0';
-  for (size_t i = 0; i < hl; i++) {
-    char ch = u->host[i];
-    int ok = (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z') ||
-             (ch >= '0' && ch <= '9') || ch == '-' || ch == '.' || ch == '_' ||
-             (u->v6 && ch == ':');
-    if (!ok) {
-      *why = "bad character in the host";
-      return EDDY_EPARSE;
-    }
-  }
-  u->port = 80;
-  if (*p == ':') {
-    p++;
-    unsigned port = 0;
-    int digits = 0;
-    while (*p >= '0' && *p <= '9' && digits < 6) {
-      port = port * 10 + (unsigned)(*p++ - '0');
-      digits++;
-    }
-    if (digits == 0 || port == 0 || port > 65535) {
-      *why = "bad port";
-      return EDDY_EPARSE;
-    }
-    u->port = port;
-  }
-  if (*p != '\0' && *p != '/' && *p != '?') {
-    *why = "bad character after the host";
+  if (pu.port == 0) {
+    snprintf(why, whylen, "bad port");
     return EDDY_EPARSE;
   }
-  for (const char *q = p; *q != '\0'; q++) {
-    if ((unsigned char)*q <= 0x20 || (unsigned char)*q >= 0x7f || *q == '#') {
-      *why = "bad character in the path (fragments are not allowed)";
-      return EDDY_EPARSE;
-    }
+  if (pu.host.len == 0 || pu.host.len >= sizeof(u->host)) {
+    snprintf(why, whylen, "missing or too long host");
+    return EDDY_EPARSE;
   }
-  u->target = p;
+  memcpy(u->host, pu.host.p, pu.host.len);
+  u->host[pu.host.len] = '\0';
+  u->v6 = pu.host_is_ipv6;
+  u->port = pu.port;
+  /* Path and query as written: from the path, or from the '?' when the
+   * path is empty. */
+  if (pu.path.len > 0)
+    u->target = pu.path.p;
+  else if (pu.query.p != NULL)
+    u->target = pu.query.p - 1;
+  else
+    u->target = "";
   return 0;
 }
 
@@ -478,10 +438,10 @@ eddy_deferred_t *eddy_ws_connect(eddy_reactor_t *r, const char *url,
   if (url == NULL || handlers == NULL || eddy__ws_config_check(cfg) != 0)
     return fail_later(r, UV_EINVAL, "bad WebSocket client arguments");
   url_t u;
-  const char *why = NULL;
-  int rc = parse_url(url, &u, &why);
+  char why[160];
+  int rc = parse_url(url, &u, why, sizeof(why));
   if (rc != 0) {
-    char msg[160];
+    char msg[200];
     snprintf(msg, sizeof(msg), "bad WebSocket URL: %s", why);
     return fail_later(r, rc, msg);
   }

@@ -486,7 +486,7 @@ Test(ws_handshake, connect_failures) {
   expect_connect_failure(r, "ws://host/a b", NULL, EDDY_EPARSE);
   expect_connect_failure(r, "ws://host/a#frag", NULL, EDDY_EPARSE);
   expect_connect_failure(r, "ws://[::1/", NULL, EDDY_EPARSE);
-  expect_connect_failure(r, "wss://127.0.0.1/", NULL, UV_ENOTSUP);
+  expect_connect_failure(r, "wss://127.0.0.1/", NULL, UV_EPROTONOSUPPORT);
   eddy_ws_config_t bad = {0};
   bad.deflate_level = 42;
   expect_connect_failure(r, "ws://127.0.0.1/", &bad, UV_EINVAL);
