@@ -85,7 +85,9 @@ typedef struct {
   const char *server_name;
   /* Log one line per finished request at info level, event "http.access":
    * peer, method, target, status, bytes of body sent, duration in µs,
-   * User-Agent. */
+   * User-Agent; and one line per request the server refuses itself (parse
+   * errors, limits, timeouts), event "http.refused": peer, status, the
+   * reason sent. */
   int access_log;
 } eddy_http_server_config_t;
 

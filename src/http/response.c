@@ -613,6 +613,15 @@ void eddy__http_write_error(eddy__http_conn_t *c, int status,
   b[n++] = PIECE_STR("\r\nConnection: close\r\n\r\n");
   b[n++] = piece(body, blen);
   s->stats.client_errors++;
+  if (s->cfg.access_log) {
+    /* The request never reached a handler, so there is no method or
+     * target to log: the status and the reason say what was wrong. */
+    char peer[80], qpeer[100], qd[300];
+    eddy_addr_format(&c->peer, peer, sizeof(peer));
+    eddy_log(EDDY_LOG_INFO, "http.refused", "peer=%s status=%d detail=%s",
+             eddy_log_quote(qpeer, sizeof(qpeer), peer), status,
+             eddy_log_quote(qd, sizeof(qd), body));
+  }
   eddy__http_conn_write(c, b, n);
 }
 

@@ -230,6 +230,12 @@ def test_access_log(run_example):
     conn.close()
     m = ex.wait_for(r"event=http\.access .*method=GET target=\"?/json\?x=1\"? status=200 bytes=27 us=\d+ ua=itest/1")
     assert m
+    # What the server refuses itself is logged too, with the reason.
+    s = connect(port)
+    s.sendall(b"GET / HTTP/1.1\r\nHost: x\r\nBad Name: v\r\n\r\n")
+    assert Reader(s).read().status == 400
+    s.close()
+    assert ex.wait_for(r"event=http\.refused peer=\S+ status=400 detail=\"Bad Request: invalid header name")
 
 
 def test_graceful_stop(run_example):
