@@ -59,7 +59,7 @@
  * ERRORS: the deferred fails with a negative code and a clear message, for
  * example "connect to 127.0.0.1:80: connection refused", "response timeout
  * after 5000 ms", "malformed response: invalid status code",
- * "connection closed before the response ended", "bad URL: ...".
+ * "connection closed before the response ended" (UV_EOF), "bad URL: ...".
  * Malformed responses fail with EDDY_EPARSE.
  *
  * CANCELLING a request's deferred stops it: a queued request leaves the
@@ -219,9 +219,11 @@ typedef struct {
 /* Starts a request. Returns its deferred (fires with an
  * eddy_http_response_t *, see OWNERSHIP; cancellable), or NULL only when out
  * of memory (or c or opts is NULL). Invalid options (bad URL, method,
- * header; a forbidden header; a body over EDDY_HTTP_CLIENT_MAX_REQUEST_BODY)
- * fail the deferred on the next iteration with UV_EINVAL, EDDY_EPARSE or
- * UV_EPROTONOSUPPORT and a message saying which; so do requests beyond
+ * header; a forbidden header; a body over EDDY_HTTP_CLIENT_MAX_REQUEST_BODY;
+ * a ws:// URL, which is eddy_ws_connect's) fail the deferred on the next
+ * iteration with UV_EINVAL, EDDY_EPARSE, UV_EPROTONOSUPPORT (https) or
+ * UV_E2BIG (a request head over 64 KiB) and a message saying which; so do
+ * requests beyond
  * max_requests (UV_ENOBUFS) and requests made after eddy_http_client_close
  * (UV_ECANCELED). */
 eddy_deferred_t *eddy_http_client_request(eddy_http_client_t *c,

@@ -136,10 +136,10 @@ typedef struct {
    * inflate window memory between messages. */
   int deflate_request_no_context_takeover;
 
-  /* Server: the Origin values accepted (exact match, e.g.
-   * "https://example.com"), NULL-terminated; a request without Origin
-   * (not a browser) is accepted. NULL: any origin. A refused origin gets
-   * 403. */
+  /* Server: the Origin values accepted (e.g. "https://example.com"),
+   * NULL-terminated, at most 64; compared whole but without regard to case
+   * (scheme and host are case-insensitive). A request without Origin (not
+   * a browser) is accepted. NULL: any origin. A refused origin gets 403. */
   const char *const *origins;
   /* Client: the Origin header to send (NULL: none). */
   const char *origin;
@@ -320,7 +320,9 @@ void eddy_ws_message_unref(eddy_ws_message_t *m);
 unsigned eddy_ws_message_opcode(const eddy_ws_message_t *m);
 const char *eddy_ws_message_data(const eddy_ws_message_t *m, size_t *len);
 /* Sends m on ws (the codes of eddy_ws_send). Compressed when ws negotiated
- * permessage-deflate and the payload is at least its deflate_threshold. */
+ * permessage-deflate and the payload is at least its deflate_threshold.
+ * The compressed frame is made once per window size, at the compression
+ * level of the first connection that needs it, and shared from then on. */
 int eddy_ws_send_message(eddy_ws_t *ws, eddy_ws_message_t *m);
 
 /* ---- Handshake building blocks (pure; used by the above, exposed for
