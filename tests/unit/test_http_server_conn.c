@@ -37,6 +37,18 @@ static void counted(void *arg) {
 
 static const char GET_HELLO[] = "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
 
+/* A server (cfg may be NULL) with one connection on a string transport. */
+static eddy_string_transport_t *serve_one(eddy_reactor_t *r,
+                                          const eddy_http_server_config_t *cfg,
+                                          eddy_http_handler_cb handler,
+                                          void *arg, eddy_http_server_t **s) {
+  cr_assert_eq(eddy_http_server_new(r, cfg, handler, arg, s), 0);
+  eddy_factory_t *fa = eddy_http_server_factory(*s);
+  eddy_string_transport_t *st = eddy_string_transport_new(r);
+  eddy_string_transport_connect(st, fa->build_protocol(fa, NULL));
+  return st;
+}
+
 /* ---- A toy protocol to switch to ------------------------------------------
  */
 
@@ -131,10 +143,7 @@ static void switch_case(int bytewise, int later) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   up_t u = {0};
   eddy_http_server_t *s;
-  cr_assert_eq(eddy_http_server_new(r, NULL, up_handler, &u, &s), 0);
-  eddy_factory_t *fa = eddy_http_server_factory(s);
-  eddy_string_transport_t *st = eddy_string_transport_new(r);
-  eddy_string_transport_connect(st, fa->build_protocol(fa, NULL));
+  eddy_string_transport_t *st = serve_one(r, NULL, up_handler, &u, &s);
   char in[512];
   /* A plain request first, then the upgrade, then bytes for the toy in the
    * same read. */
@@ -195,10 +204,7 @@ Test(http_server_conn, upgrade_answered_as_http) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   up_t u = {0};
   eddy_http_server_t *s;
-  cr_assert_eq(eddy_http_server_new(r, NULL, up_handler, &u, &s), 0);
-  eddy_factory_t *fa = eddy_http_server_factory(s);
-  eddy_string_transport_t *st = eddy_string_transport_new(r);
-  eddy_string_transport_connect(st, fa->build_protocol(fa, NULL));
+  eddy_string_transport_t *st = serve_one(r, NULL, up_handler, &u, &s);
   const char in[] = "GET /noup HTTP/1.1\r\nHost: x\r\nUpgrade: toy\r\n"
                     "Connection: Upgrade\r\n\r\n"
                     "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n";
@@ -216,10 +222,7 @@ Test(http_server_conn, stop_aborts_switched) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   up_t u = {0};
   eddy_http_server_t *s;
-  cr_assert_eq(eddy_http_server_new(r, NULL, up_handler, &u, &s), 0);
-  eddy_factory_t *fa = eddy_http_server_factory(s);
-  eddy_string_transport_t *st = eddy_string_transport_new(r);
-  eddy_string_transport_connect(st, fa->build_protocol(fa, NULL));
+  eddy_string_transport_t *st = serve_one(r, NULL, up_handler, &u, &s);
   eddy_string_transport_feed(st, UP, strlen(UP));
   cr_assert_not_null(u.toy);
   int stopped = 0;
@@ -259,10 +262,7 @@ Test(http_server_conn, pipeline_limit_pauses_reading) {
   memset(&cfg, 0, sizeof(cfg));
   cfg.max_pipeline = 2;
   eddy_http_server_t *s;
-  cr_assert_eq(eddy_http_server_new(r, &cfg, hold_handler, &h, &s), 0);
-  eddy_factory_t *fa = eddy_http_server_factory(s);
-  eddy_string_transport_t *st = eddy_string_transport_new(r);
-  eddy_string_transport_connect(st, fa->build_protocol(fa, NULL));
+  eddy_string_transport_t *st = serve_one(r, &cfg, hold_handler, &h, &s);
   char in[2048] = "";
   strcat(in, "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n");
   for (int i = 0; i < 5; i++)
@@ -291,10 +291,7 @@ Test(http_server_conn, backpressure_and_slices) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   hold_t h = {0};
   eddy_http_server_t *s;
-  cr_assert_eq(eddy_http_server_new(r, NULL, hold_handler, &h, &s), 0);
-  eddy_factory_t *fa = eddy_http_server_factory(s);
-  eddy_string_transport_t *st = eddy_string_transport_new(r);
-  eddy_string_transport_connect(st, fa->build_protocol(fa, NULL));
+  eddy_string_transport_t *st = serve_one(r, NULL, hold_handler, &h, &s);
   const char in[] = "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n";
   eddy_string_transport_feed(st, in, strlen(in));
   eddy_http_request_t *req = h.held[0];
@@ -345,10 +342,7 @@ Test(http_server_conn, writable_owed_without_transport_pause) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   hold_t h = {0};
   eddy_http_server_t *s;
-  cr_assert_eq(eddy_http_server_new(r, NULL, hold_handler, &h, &s), 0);
-  eddy_factory_t *fa = eddy_http_server_factory(s);
-  eddy_string_transport_t *st = eddy_string_transport_new(r);
-  eddy_string_transport_connect(st, fa->build_protocol(fa, NULL));
+  eddy_string_transport_t *st = serve_one(r, NULL, hold_handler, &h, &s);
   const char in[] = "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n";
   eddy_string_transport_feed(st, in, strlen(in));
   eddy_http_request_t *req = h.held[0];
@@ -381,10 +375,7 @@ Test(http_server_conn, abort_mid_stream) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   hold_t h = {0};
   eddy_http_server_t *s;
-  cr_assert_eq(eddy_http_server_new(r, NULL, hold_handler, &h, &s), 0);
-  eddy_factory_t *fa = eddy_http_server_factory(s);
-  eddy_string_transport_t *st = eddy_string_transport_new(r);
-  eddy_string_transport_connect(st, fa->build_protocol(fa, NULL));
+  eddy_string_transport_t *st = serve_one(r, NULL, hold_handler, &h, &s);
   const char in[] = "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n";
   eddy_string_transport_feed(st, in, strlen(in));
   eddy_http_request_t *req = h.held[0];
@@ -481,10 +472,7 @@ Test(http_server_conn, half_close_still_answered) {
   eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
   hold_t h = {0};
   eddy_http_server_t *s;
-  cr_assert_eq(eddy_http_server_new(r, NULL, hold_handler, &h, &s), 0);
-  eddy_factory_t *fa = eddy_http_server_factory(s);
-  eddy_string_transport_t *st = eddy_string_transport_new(r);
-  eddy_string_transport_connect(st, fa->build_protocol(fa, NULL));
+  eddy_string_transport_t *st = serve_one(r, NULL, hold_handler, &h, &s);
   const char in[] = "GET /hold HTTP/1.1\r\nHost: x\r\n\r\n"
                     "GET /hello HTTP/1.1\r\nHost: x\r\n\r\nGET /par";
   eddy_string_transport_feed(st, in, strlen(in));
@@ -523,10 +511,7 @@ Test(http_server_conn, access_log) {
   memset(&cfg, 0, sizeof(cfg));
   cfg.access_log = 1;
   eddy_http_server_t *s;
-  cr_assert_eq(eddy_http_server_new(r, &cfg, hold_handler, &h, &s), 0);
-  eddy_factory_t *fa = eddy_http_server_factory(s);
-  eddy_string_transport_t *st = eddy_string_transport_new(r);
-  eddy_string_transport_connect(st, fa->build_protocol(fa, NULL));
+  eddy_string_transport_t *st = serve_one(r, &cfg, hold_handler, &h, &s);
   eddy_log_to_sink(sink, NULL);
   const char in[] = "GET /hello?q=\"x HTTP/1.1\r\nHost: x\r\n"
                     "User-Agent: test agent/1.0\r\n\r\n";
