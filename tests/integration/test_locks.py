@@ -482,7 +482,10 @@ def test_eddy_lock_stops_command_when_lock_is_lost(lock_service, tmp_path):
 def test_unix_socket_clients(lock_service, sock_dir):
     path = sock_dir / "locks.sock"
     svc = lock_service(str(path))
-    wait_until(path.exists, 10, "the Unix socket")
+    # Not path.exists(): the file appears at bind(), a moment before
+    # listen(), and a connect in between is refused. The library logs
+    # "listening" once the socket accepts.
+    svc.wait_for(r'event=listening endpoint="?unix:')
     with LockClient(f"unix:{path}") as c:
         c.acquire("u")
         r = run_eddy("lock", "-t", "0", "-e", f"unix:{path}", "u", "--", "true")
