@@ -333,6 +333,8 @@ static void access_log(eddy_http_request_t *req) {
 
 static void complete(eddy_http_request_t *req) {
   eddy__http_conn_t *c = req->conn;
+  if (c != NULL)
+    c->writable_owed = 0; /* owed to this request only, not the next */
   if (conn_usable(req) && !c->closing) {
     if (!(req->rflags & EDDY__RESP_HEAD_SENT) && req->status == 101) {
       /* 101 without eddy_http_switch_protocol would leave the client
