@@ -14,6 +14,7 @@
 #include <stdint.h>
 
 #include "endpoint.h"
+#include "metrics.h"
 #include "reactor.h"
 
 #ifdef __cplusplus
@@ -27,6 +28,9 @@ typedef struct eddy_cache_opts_s {
   size_t max_item_size;   /* largest value; 1 MiB (memcached's -I) */
   size_t max_connections; /* 10000 */
   size_t max_line;        /* longest command line; 2048 */
+  /* Optional registry the service feeds (eddy/metrics.h); it must outlive
+   * the service. NULL: no metrics. */
+  eddy_metrics_t *metrics;
 } eddy_cache_opts_t;
 
 void eddy_cache_opts_init(eddy_cache_opts_t *o);

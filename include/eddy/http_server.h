@@ -52,6 +52,7 @@
 #include "buffer.h"
 #include "endpoint.h"
 #include "http_parser.h"
+#include "metrics.h"
 #include "protocol.h"
 #include "reactor.h"
 
@@ -89,6 +90,9 @@ typedef struct {
    * errors, limits, timeouts), event "http.refused": peer, status, the
    * reason sent. */
   int access_log;
+  /* Optional registry the service feeds (eddy/metrics.h); it must outlive
+   * the service. NULL: no metrics. */
+  eddy_metrics_t *metrics;
 } eddy_http_server_config_t;
 
 /* cfg may be NULL (all defaults). The handler is required. Returns 0,

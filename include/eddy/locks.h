@@ -17,6 +17,7 @@
 #include <stdint.h>
 
 #include "endpoint.h"
+#include "metrics.h"
 #include "protocol.h"
 #include "reactor.h"
 
@@ -38,6 +39,9 @@ typedef struct eddy_locks_opts_s {
   /* If set, `reset` needs it (copied by eddy_locks_new; "" makes reset
    * impossible). NULL = allowed. */
   const char *admin_token;
+  /* Optional registry the service feeds (eddy/metrics.h); it must outlive
+   * the service. NULL: no metrics. */
+  eddy_metrics_t *metrics;
 } eddy_locks_opts_t;
 
 void eddy_locks_opts_init(eddy_locks_opts_t *o);

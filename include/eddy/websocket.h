@@ -325,6 +325,19 @@ const char *eddy_ws_message_data(const eddy_ws_message_t *m, size_t *len);
  * level of the first connection that needs it, and shared from then on. */
 int eddy_ws_send_message(eddy_ws_t *ws, eddy_ws_message_t *m);
 
+/* ---- Gathering sends (cork) ----------------------------------------
+ * Between eddy_ws_cork and eddy_ws_uncork, frames of up to 16 KiB (shared
+ * messages included) are gathered in the connection instead of written one
+ * by one; uncork writes them with one system call. A hub that delivers many
+ * broadcasts to one connection within a loop turn corks it at the first
+ * and uncorks it once at the end of the turn. The send queue limit counts
+ * what is gathered. Closing or losing the connection writes what was
+ * gathered first. eddy_ws_uncork returns 0, or the write's error
+ * (UV_ENOBUFS fails the connection with 1008 as any send would). Both are
+ * harmless on a connection that is not corked or is closing. */
+void eddy_ws_cork(eddy_ws_t *ws);
+int eddy_ws_uncork(eddy_ws_t *ws);
+
 /* ---- Handshake building blocks (pure; used by the above, exposed for
  * tests and other front ends) ----------------------------------------- */
 
