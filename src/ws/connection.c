@@ -335,7 +335,7 @@ static int write_frame(eddy_ws_t *ws, unsigned opcode, int fin, int rsv1,
       return rc;
   }
   int rc;
-  if (ws->processing && len <= CORK_FRAME_MAX) {
+  if ((ws->processing || ws->corked) && len <= CORK_FRAME_MAX) {
     if (ws->cork.len + (size_t)hl + len > CORK_MAX && (rc = flush_cork(ws)))
       return rc == UV_ENOBUFS && !bypass_limit ? overflow(ws) : rc;
     rc = eddy_buf_reserve(&ws->cork, (size_t)hl + len);
@@ -528,15 +528,42 @@ void eddy_ws_abort(eddy_ws_t *ws) {
   eddy_transport_abort_connection(transport(ws));
 }
 
+void eddy_ws_cork(eddy_ws_t *ws) {
+  if (ws != NULL)
+    ws->corked = 1;
+}
+
+int eddy_ws_uncork(eddy_ws_t *ws) {
+  if (ws == NULL || !ws->corked)
+    return 0;
+  ws->corked = 0;
+  if (ws->processing || ws->lost || transport(ws) == NULL)
+    return 0;
+  int rc = flush_cork(ws);
+  if (rc == UV_ENOBUFS && !ws->close_sent)
+    return overflow(ws);
+  return rc;
+}
+
 int eddy__ws_write_slice(eddy_ws_t *ws, eddy_slice_t *s) {
   int rc = can_send(ws);
   if (rc != 0)
     return rc;
   if (ws->streaming)
     return UV_EBUSY;
-  rc = queue_room(ws, ws->cork.len + eddy_slice_len(s));
+  size_t len = eddy_slice_len(s);
+  rc = queue_room(ws, ws->cork.len + len);
   if (rc != 0)
     return rc;
+  if ((ws->processing || ws->corked) && len <= CORK_FRAME_MAX) {
+    /* A small shared frame is copied into the gathered output: for a
+     * broadcast that reaches this connection several times per loop turn,
+     * one write carries them all. */
+    if (ws->cork.len + len > CORK_MAX && (rc = flush_cork(ws)) != 0)
+      return rc == UV_ENOBUFS ? overflow(ws) : rc;
+    rc = eddy_buf_append(&ws->cork, eddy_slice_data(s), len);
+    return rc;
+  }
   rc = flush_cork(ws);
   if (rc == 0)
     rc = eddy_transport_write_slice(transport(ws), s);
@@ -774,6 +801,8 @@ static void process(eddy_ws_t *ws, const char *data, size_t len) {
   ws->processing = 1;
   decode(ws, p, len);
   ws->processing = 0;
+  if (ws->corked)
+    return; /* eddy_ws_uncork writes what was gathered */
   if (!ws->lost && transport(ws) != NULL && flush_cork(ws) == UV_ENOBUFS &&
       !ws->close_sent)
     overflow(ws);

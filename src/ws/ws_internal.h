@@ -103,6 +103,7 @@ struct eddy_ws_s {
   eddy_buf_t backlog; /* bytes that arrived while we could not process */
   eddy_buf_t msg;     /* a message that spans frames or reads */
   int processing;
+  int corked; /* eddy_ws_cork: sends gather until eddy_ws_uncork */
   int stop_reading; /* failed, or the peer's close arrived */
   unsigned msg_opcode;
   int msg_compressed;
