@@ -260,6 +260,7 @@ static void arm_close_timer(eddy_ws_t *ws) {
 static int write_frame(eddy_ws_t *ws, unsigned opcode, int fin, int rsv1,
                        const void *data, size_t len, int bypass_limit);
 static void lose(eddy_ws_t *ws);
+static int flush_cork(eddy_ws_t *ws);
 
 /* Sends our close frame (once). The frame ignores the queue limit: it is
  * small and it is how a peer learns why it is being dropped. */
@@ -275,6 +276,12 @@ static void send_close(eddy_ws_t *ws, unsigned code, const char *reason) {
   ws->sent_code = code;
   if (n >= 0)
     write_frame(ws, EDDY_WS_OP_CLOSE, 1, 0, payload, (size_t)n, 1);
+  /* A corked connection would hold its close frame until uncorked: the
+   * close goes out now, with everything gathered before it. */
+  if (ws->corked && !ws->processing) {
+    ws->corked = 0;
+    flush_cork(ws);
+  }
   if (ws->state == EDDY__WS_OPEN)
     ws->state = EDDY__WS_CLOSING;
   eddy_timer_stop(&ws->ping_timer);
