@@ -47,6 +47,10 @@ struct eddy_cache_s {
   uint64_t get_flushed;
   uint64_t bytes_read;
   uint64_t bytes_written;
+  /* Fed when opts.metrics is set; NULL otherwise (eddy/metrics.h). */
+  struct {
+    eddy_counter_t *hits, *misses, *sets;
+  } metrics;
   eddy__cache_listener_t *listeners;
   eddy__cache_conn_t *conns;
   size_t open_listeners; /* closing ones included */

@@ -160,6 +160,7 @@ eddy__cache_delta_rc_t eddy__cache_delta(eddy_cache_t *cache, const char *key,
 
 void eddy__cache_count_miss(eddy_cache_t *cache) {
   cache->stats.get_misses++;
+  eddy_counter_inc(cache->metrics.misses);
   if (cache->store.last_dead == EDDY__STORE_EXPIRED)
     cache->stats.get_expired++;
   else if (cache->store.last_dead == EDDY__STORE_FLUSHED)
@@ -216,6 +217,7 @@ static void do_retrieval(eddy__cache_conn_t *c, const eddy__mc_req_t *r,
       }
       cache->touch_hits++;
       cache->stats.get_hits++;
+      eddy_counter_inc(cache->metrics.hits);
       it->exp_ms = exp;
     } else {
       cache->stats.cmd_get++;
@@ -224,6 +226,7 @@ static void do_retrieval(eddy__cache_conn_t *c, const eddy__mc_req_t *r,
         continue;
       }
       cache->stats.get_hits++;
+      eddy_counter_inc(cache->metrics.hits);
     }
     eddy__store_bump(&cache->store, it, now);
     out_value(c, it, with_cas);
@@ -245,6 +248,7 @@ static void do_storage(eddy__cache_conn_t *c, const eddy__mc_req_t *r,
   };
   eddy_cache_t *cache = c->cache;
   cache->stats.cmd_set++;
+  eddy_counter_inc(cache->metrics.sets);
   eddy__cache_store_rc_t rc = eddy__cache_store(
       cache, modes[r->cmd], r->key, r->nkey, r->flags, r->exptime, r->data,
       r->bytes, r->cmd == EDDY__MC_CAS, r->cas, now, NULL);

@@ -89,6 +89,7 @@ static void do_mg(eddy__cache_conn_t *c, const eddy__mc_req_t *r,
     win = 1;
   } else if (it != NULL) {
     cache->stats.get_hits++;
+    eddy_counter_inc(cache->metrics.hits);
     if (it->won) {
       token_out = 1;
     } else if (r->has_recache) {
@@ -169,6 +170,7 @@ static void do_ms(eddy__cache_conn_t *c, const eddy__mc_req_t *r,
                   uint64_t now) {
   eddy_cache_t *cache = c->cache;
   cache->stats.cmd_set++;
+  eddy_counter_inc(cache->metrics.sets);
   uint64_t cas = 0;
   int check = eddy__mc_has(r, 'C');
   eddy__cache_store_rc_t rc = eddy__cache_store(

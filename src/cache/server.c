@@ -266,6 +266,42 @@ static eddy_protocol_t *cache_build(eddy_factory_t *f,
 /* ---- The service -----------------------------------------------------------
  */
 
+static double gauge_connections(void *arg) {
+  return (double)((eddy_cache_t *)arg)->stats.curr_connections;
+}
+
+static double gauge_items(void *arg) {
+  return (double)((eddy_cache_t *)arg)->stats.curr_items;
+}
+
+static double gauge_bytes(void *arg) {
+  return (double)((eddy_cache_t *)arg)->stats.bytes;
+}
+
+/* Live figures are read when the registry is rendered; the totals are
+ * counters of their own because `stats reset` zeroes the memcached ones,
+ * and a Prometheus counter may never go back. */
+static void metrics_register(eddy_cache_t *c, eddy_metrics_t *m) {
+  eddy_metrics_gauge_fn(m, "eddy_cache_connections", NULL,
+                        "Open cache connections.", gauge_connections, c);
+  eddy_metrics_gauge_fn(m, "eddy_cache_items", NULL, "Items stored now.",
+                        gauge_items, c);
+  eddy_metrics_gauge_fn(m, "eddy_cache_bytes", NULL,
+                        "Bytes the stored items are accounted for.",
+                        gauge_bytes, c);
+  c->metrics.hits = eddy_metrics_counter(m, "eddy_cache_get_hits_total", NULL,
+                                         "Retrievals that found the key.");
+  c->metrics.misses = eddy_metrics_counter(m, "eddy_cache_get_misses_total",
+                                           NULL, "Retrievals that did not.");
+  c->metrics.sets =
+      eddy_metrics_counter(m, "eddy_cache_sets_total", NULL,
+                           "Storage commands (set, add, replace, append, "
+                           "prepend, cas, ms).");
+  c->store.evictions =
+      eddy_metrics_counter(m, "eddy_cache_evictions_total", NULL,
+                           "Live items evicted to make room.");
+}
+
 int eddy_cache_new(eddy_reactor_t *r, const eddy_cache_opts_t *o,
                    eddy_cache_t **out) {
   eddy_cache_opts_t def;
@@ -297,6 +333,8 @@ int eddy_cache_new(eddy_reactor_t *r, const eddy_cache_opts_t *o,
   c->clock.base_ms = c->started_ms;
   c->clock.base_unix = (int64_t)time(NULL);
   c->stats.limit_maxbytes = o->memory_limit;
+  if (o->metrics != NULL)
+    metrics_register(c, o->metrics);
   *out = c;
   return 0;
 }
@@ -324,6 +362,7 @@ int eddy_cache_listen(eddy_cache_t *c, const char *endpoint,
 
 static void cache_finish(void *arg) {
   eddy_cache_t *cache = arg;
+  eddy_metrics_forget(cache->opts.metrics, cache);
   eddy__store_free(&cache->store);
   eddy_call_cb cb = cache->close_cb;
   void *cb_arg = cache->close_arg;

@@ -120,6 +120,7 @@ eddy__item_t *eddy__store_alloc(eddy__store_t *s, const char *key, size_t nkey,
       reap(s, victim);
     } else {
       s->stats->evictions++;
+      eddy_counter_inc(s->evictions);
       eddy__store_unlink(s, victim);
     }
   }
@@ -204,6 +205,7 @@ void eddy__store_link(eddy__store_t *s, eddy__item_t *it, uint64_t now_ms) {
    * size left the books only now) — evict until it holds. */
   while (s->bytes > s->limit && s->tail != NULL && s->tail != it) {
     s->stats->evictions++;
+    eddy_counter_inc(s->evictions);
     eddy__store_unlink(s, s->tail);
   }
   if (s->count > (s->mask + 1) + (s->mask + 1) / 2)

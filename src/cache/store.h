@@ -60,6 +60,7 @@ typedef struct eddy__store_s {
    * invalid once now reaches it (0: none pending). */
   uint64_t flush_at_ms;
   eddy_cache_stats_t *stats; /* counters the store keeps true */
+  eddy_counter_t *evictions; /* metrics; NULL: none */
   /* Why the last eddy__store_find found nothing alive: 0 absent, or
    * EDDY__STORE_EXPIRED / EDDY__STORE_FLUSHED (for get_expired). */
   int last_dead;

@@ -153,6 +153,8 @@ int eddy__http_request_new(eddy_http_server_t *s, eddy__http_conn_t *c,
   req->conn = c;
   req->reactor = s->reactor;
   req->status = 200;
+  if (s->metrics.duration != NULL)
+    req->head_us = eddy_metrics_now_us(s->reactor);
 
   char *base = (char *)req + foff;
   eddy__http_field_t *fields = (eddy__http_field_t *)(void *)base;

@@ -360,6 +360,8 @@ static void complete(eddy_http_request_t *req) {
   }
   if (req->server->cfg.access_log)
     access_log(req);
+  if (req->server->cfg.metrics != NULL)
+    eddy__http_server_count(req->server, req->status, req);
   eddy__http_conn_request_done(c, req);
 }
 
@@ -615,6 +617,8 @@ void eddy__http_write_error(eddy__http_conn_t *c, int status,
   b[n++] = PIECE_STR("\r\nConnection: close\r\n\r\n");
   b[n++] = piece(body, blen);
   s->stats.client_errors++;
+  if (s->cfg.metrics != NULL)
+    eddy__http_server_count(s, status, NULL);
   if (s->cfg.access_log) {
     /* The request never reached a handler, so there is no method or
      * target to log: the status and the reason say what was wrong. */
@@ -648,6 +652,8 @@ int eddy_http_switch_protocol(eddy_http_request_t *req, eddy_protocol_t *p) {
     return rc;
   if (req->server->cfg.access_log)
     access_log(req);
+  if (req->server->cfg.metrics != NULL)
+    eddy__http_server_count(req->server, 101, req);
   eddy__http_conn_switch(req->conn, req, p);
   return 0;
 }

@@ -43,6 +43,37 @@ static eddy_protocol_t *build_protocol(eddy_factory_t *f,
   return eddy__http_conn_new(s, peer);
 }
 
+/* ---- Metrics ------------------------------------------------------------- */
+
+static double gauge_connections(void *arg) {
+  return (double)((eddy_http_server_t *)arg)->nconns;
+}
+
+static void metrics_register(eddy_http_server_t *s, eddy_metrics_t *m) {
+  static const char *classes[5] = {"code=\"1xx\"", "code=\"2xx\"",
+                                   "code=\"3xx\"", "code=\"4xx\"",
+                                   "code=\"5xx\""};
+  eddy_metrics_gauge_fn(m, "eddy_http_connections", NULL,
+                        "Open HTTP connections (upgraded ones included).",
+                        gauge_connections, s);
+  for (size_t i = 0; i < 5; i++)
+    s->metrics.requests[i] = eddy_metrics_counter(
+        m, "eddy_http_requests_total", classes[i],
+        "HTTP responses by status class (the server's own errors too).");
+  s->metrics.duration = eddy_metrics_histogram(
+      m, "eddy_http_request_duration_seconds", NULL,
+      "Time from a request's head parsed to its response finished.", 1e6);
+}
+
+void eddy__http_server_count(eddy_http_server_t *s, int status,
+                             const eddy_http_request_t *req) {
+  if (status >= 100 && status < 600)
+    eddy_counter_inc(s->metrics.requests[status / 100 - 1]);
+  if (req != NULL && s->metrics.duration != NULL)
+    eddy_histogram_observe(s->metrics.duration,
+                           eddy_metrics_now_us(s->reactor) - req->head_us);
+}
+
 static int printable(const char *s) {
   for (; *s != '\0'; s++)
     if ((unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
@@ -111,6 +142,8 @@ int eddy_http_server_new(eddy_reactor_t *r,
   }
   eddy_timer_init(r, &s->grace);
   s->grace.data = s;
+  if (c.metrics != NULL)
+    metrics_register(s, c.metrics);
   *out = s;
   return 0;
 }
@@ -195,6 +228,7 @@ static void finish_close(void *arg) {
   if (s->nconns != 0 || s->listeners_closing != 0 || s->live_requests != 0)
     return; /* something came back meanwhile; its end calls again */
   eddy_timer_stop(&s->grace);
+  eddy_metrics_forget(s->cfg.metrics, s);
   if (s->done != NULL)
     s->done(s->done_arg);
   free(s->listeners);

@@ -56,6 +56,11 @@ struct eddy_http_server_s {
   size_t nconns;        /* HTTP and switched: what max_connections counts */
   size_t live_requests; /* handed to the handler, not finished */
   eddy_http_server_stats_t stats;
+  /* Fed when cfg.metrics is set (eddy/metrics.h). */
+  struct {
+    eddy_counter_t *requests[5]; /* by status class, 1xx..5xx */
+    eddy_histogram_t *duration;  /* microseconds */
+  } metrics;
   int closing;
   eddy_timer_t grace;
   eddy_call_cb done;
@@ -66,6 +71,11 @@ struct eddy_http_server_s {
 /* Called when a connection, a request or a listener goes: once a closing
  * server has nothing left it calls done and frees itself (next iteration). */
 void eddy__http_server_check_done(eddy_http_server_t *s);
+/* Counts a response of status in its class, and the time since req's head
+ * was parsed (req NULL: an answer the server made without a request).
+ * Callers check cfg.metrics first, so metrics off costs one branch. */
+void eddy__http_server_count(eddy_http_server_t *s, int status,
+                             const eddy_http_request_t *req);
 /* A switched connection leaves the HTTP list but is counted until it
  * closes (through the protocol's lost hook). */
 void eddy__http_server_track_upgrade(eddy_http_server_t *s, eddy_protocol_t *p,
@@ -123,6 +133,7 @@ struct eddy_http_request_s {
   eddy_http_writable_cb writable_cb;
   void *writable_arg;
   uint64_t start_ns; /* uv_hrtime at dispatch, for the access log */
+  uint64_t head_us;  /* eddy_metrics_now_us at the head, with metrics */
   /* Response. */
   int status;
   char *reason; /* NULL: the standard phrase */

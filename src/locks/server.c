@@ -659,6 +659,42 @@ static eddy_protocol_t *build(eddy_factory_t *f, const eddy_addr_t *peer) {
 
 /* ---- The service --------------------------------------------------------- */
 
+static double gauge_connections(void *arg) {
+  return (double)((eddy_locks_t *)arg)->nconns;
+}
+
+static double gauge_held(void *arg) {
+  return (double)((eddy_locks_t *)arg)->table.stats.holders;
+}
+
+static double gauge_waiting(void *arg) {
+  return (double)((eddy_locks_t *)arg)->table.stats.waiters;
+}
+
+/* The live counts are read when the registry is rendered, so keeping them
+ * costs nothing per request; totals and times are fed by the table. */
+static void metrics_register(eddy_locks_t *svc, eddy_metrics_t *m) {
+  eddy_metrics_gauge_fn(m, "eddy_locks_connections", NULL,
+                        "Open lock service connections.", gauge_connections,
+                        svc);
+  eddy_metrics_gauge_fn(m, "eddy_locks_held", NULL,
+                        "Lock grants held now (a reentrant grant once).",
+                        gauge_held, svc);
+  eddy_metrics_gauge_fn(m, "eddy_locks_waiting", NULL,
+                        "Lock acquires waiting now.", gauge_waiting, svc);
+  svc->table.metrics.grants = eddy_metrics_counter(
+      m, "eddy_locks_grants_total", NULL, "Lock grants, reentrant ones too.");
+  svc->table.metrics.timeouts =
+      eddy_metrics_counter(m, "eddy_locks_timeouts_total", NULL,
+                           "Lock acquires that timed out waiting.");
+  svc->table.metrics.wait = eddy_metrics_histogram(
+      m, "eddy_locks_wait_seconds", NULL,
+      "Time from acquire to grant (0 when granted at once).", 1e6);
+  svc->table.metrics.hold = eddy_metrics_histogram(
+      m, "eddy_locks_hold_seconds", NULL,
+      "Time from grant to release, disconnect, lease expiry or reset.", 1e6);
+}
+
 int eddy_locks_new(eddy_reactor_t *r, const eddy_locks_opts_t *o,
                    eddy_locks_t **out) {
   eddy_locks_opts_t def;
@@ -693,6 +729,8 @@ int eddy_locks_new(eddy_reactor_t *r, const eddy_locks_opts_t *o,
   }
   svc->factory.build_protocol = build;
   svc->factory.data = svc;
+  if (o->metrics != NULL)
+    metrics_register(svc, o->metrics);
   *out = svc;
   return 0;
 }
@@ -722,6 +760,7 @@ static void finish(void *arg) {
   eddy_locks_t *svc = arg;
   eddy_call_cb cb = svc->close_cb;
   void *cb_arg = svc->close_arg;
+  eddy_metrics_forget(svc->opts.metrics, svc);
   eddy__lk_table_cleanup(&svc->table);
   free(svc->listeners);
   free(svc->admin_token);

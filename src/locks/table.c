@@ -169,6 +169,13 @@ static eddy__lk_wait_t *wait_of(const eddy__lk_lock_t *l,
   return NULL;
 }
 
+/* The clock is read only when a histogram wants it. */
+static uint64_t metrics_now(const eddy__lk_table_t *t) {
+  if (t->metrics.wait == NULL && t->metrics.hold == NULL)
+    return 0;
+  return eddy_metrics_now_us(t->reactor);
+}
+
 static void lease_fired(eddy_timer_t *timer);
 static void wait_fired(eddy_timer_t *timer);
 static void pump(eddy__lk_table_t *t, eddy__lk_lock_t *l);
@@ -198,6 +205,7 @@ static eddy__lk_hold_t *grant(eddy__lk_table_t *t, eddy__lk_lock_t *l,
   h->count = 1;
   h->token = t->next_token++;
   h->granted_at = eddy_reactor_now(t->reactor);
+  h->granted_us = metrics_now(t);
   h->lease_ms = lease_ms;
   eddy_timer_init(t->reactor, &h->lease);
   h->lease.data = h;
@@ -218,6 +226,7 @@ static eddy__lk_hold_t *grant(eddy__lk_table_t *t, eddy__lk_lock_t *l,
   o->nholds++;
   t->stats.holders++;
   t->stats.grants_total++;
+  eddy_counter_inc(t->metrics.grants);
   return h;
 }
 
@@ -225,6 +234,8 @@ static void hold_unlink(eddy__lk_table_t *t, eddy__lk_hold_t *h) {
   eddy__lk_lock_t *l = h->lock;
   eddy__lk_owner_t *o = h->owner;
   eddy_timer_stop(&h->lease);
+  if (t->metrics.hold != NULL)
+    eddy_histogram_observe(t->metrics.hold, metrics_now(t) - h->granted_us);
   if (h->lock_prev != NULL)
     h->lock_prev->lock_next = h->lock_next;
   else
@@ -285,6 +296,7 @@ static void pump(eddy__lk_table_t *t, eddy__lk_lock_t *l) {
     } else {
       t->stats.wait_time_us_total +=
           (eddy_reactor_now(t->reactor) - w->since) * 1000u;
+      eddy_histogram_observe(t->metrics.wait, h->granted_us - w->since_us);
       t->ev->granted(w, h->token);
     }
     free(w);
@@ -313,6 +325,8 @@ eddy__lk_result_t eddy__lk_acquire(eddy__lk_table_t *t, eddy__lk_owner_t *o,
         lease_arm(t, h);
       }
       t->stats.grants_total++;
+      eddy_counter_inc(t->metrics.grants);
+      eddy_histogram_observe(t->metrics.wait, 0);
       *token = h->token;
       return EDDY__LK_OK;
     }
@@ -344,6 +358,7 @@ eddy__lk_result_t eddy__lk_acquire(eddy__lk_table_t *t, eddy__lk_owner_t *o,
       lock_maybe_free(t, l);
       return EDDY__LK_NOMEM;
     }
+    eddy_histogram_observe(t->metrics.wait, 0);
     *token = h->token;
     return EDDY__LK_OK;
   }
@@ -355,6 +370,7 @@ eddy__lk_result_t eddy__lk_acquire(eddy__lk_table_t *t, eddy__lk_owner_t *o,
   w->mode = a->mode;
   w->lease_ms = a->lease_ms;
   w->since = eddy_reactor_now(t->reactor);
+  w->since_us = metrics_now(t);
   w->deadline = EDDY__LK_FOREVER;
   eddy_timer_init(t->reactor, &w->timer);
   w->timer.data = w;
@@ -425,6 +441,7 @@ static void wait_fired(eddy_timer_t *timer) {
   eddy__lk_table_t *t = l->table;
   wait_unlink(t, w);
   t->stats.timeouts_total++;
+  eddy_counter_inc(t->metrics.timeouts);
   t->ev->failed(w, EDDY__LK_TIMEOUT);
   free(w);
   /* The head may have been what blocked the waiters behind it. */

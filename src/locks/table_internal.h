@@ -71,6 +71,7 @@ struct eddy__lk_hold_s {
   uint64_t count;
   uint64_t token;
   uint64_t granted_at; /* reactor ms */
+  uint64_t granted_us; /* eddy_metrics_now_us, when metrics are on */
   uint64_t lease_ms;   /* 0: none */
   uint64_t lease_due;
   eddy_timer_t lease;
@@ -85,6 +86,7 @@ struct eddy__lk_wait_s {
   eddy__lk_mode_t mode;
   uint64_t lease_ms;
   uint64_t since;    /* reactor ms when queued */
+  uint64_t since_us; /* eddy_metrics_now_us, when metrics are on */
   uint64_t deadline; /* EDDY__LK_FOREVER: none */
   eddy_timer_t timer;
 };
@@ -129,6 +131,12 @@ struct eddy__lk_table_s {
   size_t nlocks;
   uint64_t next_token;
   eddy_locks_stats_t stats; /* connections is the server's to fill */
+  /* Fed when the service has a registry (the server sets them); NULL
+   * otherwise, which the metric functions take. */
+  struct {
+    eddy_counter_t *grants, *timeouts;
+    eddy_histogram_t *wait, *hold; /* microseconds */
+  } metrics;
 };
 
 int eddy__lk_table_init(eddy__lk_table_t *t, eddy_reactor_t *r,
