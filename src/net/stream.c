@@ -26,9 +26,6 @@
 #include "core/reactor_internal.h"
 #include "net/transport_internal.h"
 
-#define container_of(ptr, type, member)                                        \
-  ((type *)(void *)((char *)(ptr)-offsetof(type, member)))
-
 /* One read buffer per thread (so per reactor), shared by all its streams:
  * data_received must not keep the pointer, and libuv reads one stream at a
  * time between alloc_cb and read_cb, so sharing is safe and per-connection
@@ -79,7 +76,10 @@ struct eddy__stream_s {
   uv_shutdown_t *sreq;
   int lost_reason;
   unsigned flags;
-  uv_write_t wreq;
+  /* Allocated only while a uv_write is in flight (F_WRITING): most writes
+   * leave through uv_try_write, and an idle connection should not carry a
+   * 192-byte request it rarely uses. */
+  uv_write_t *wreq;
   eddy__socket_handle_t h;
 };
 
@@ -197,11 +197,19 @@ static int flush(eddy__stream_t *s) {
     bytes += c->len;
     n++;
   }
-  int rc = uv_write(&s->wreq, &s->h.stream, bufs, n, write_cb);
+  uv_write_t *req = malloc(sizeof(*req));
+  if (req == NULL) {
+    do_close(s, UV_ENOMEM);
+    return UV_ENOMEM;
+  }
+  req->data = s;
+  int rc = uv_write(req, &s->h.stream, bufs, n, write_cb);
   if (rc < 0) {
+    free(req);
     do_close(s, rc);
     return rc;
   }
+  s->wreq = req;
   s->flags |= F_WRITING;
   s->inflight = bytes;
   return 0;
@@ -236,8 +244,10 @@ static int start_shutdown(eddy__stream_t *s) {
 }
 
 static void write_cb(uv_write_t *req, int status) {
-  eddy__stream_t *s = container_of(req, eddy__stream_t, wreq);
+  eddy__stream_t *s = req->data;
   size_t bytes = s->inflight;
+  free(req);
+  s->wreq = NULL;
   s->flags &= ~F_WRITING;
   s->inflight = 0;
   if (status < 0) {
@@ -555,6 +565,7 @@ int eddy__stream_new(eddy_reactor_t *r, int tcp, eddy__stream_t **out) {
   s->head = s->tail = NULL;
   s->queued = s->inflight = 0;
   s->sreq = NULL;
+  s->wreq = NULL;
   s->lost_reason = 0;
   s->flags = tcp ? F_TCP : 0;
   uv_loop_t *loop = eddy_reactor_loop(r);

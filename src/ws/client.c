@@ -407,6 +407,16 @@ static void early_fail(void *arg) {
   free(e);
 }
 
+/* Copies msg, cut to fit: snprintf's "%s" would do, but gcc -O3 flags the
+ * (intended) truncation under -Werror=format-truncation. */
+static void copy_msg(char *dst, size_t size, const char *msg) {
+  size_t n = strlen(msg);
+  if (n >= size)
+    n = size - 1;
+  memcpy(dst, msg, n);
+  dst[n] = '\0';
+}
+
 /* A failure known inside eddy_ws_connect, delivered on the next
  * iteration. */
 static eddy_deferred_t *fail_later(eddy_reactor_t *r, int err,
@@ -414,7 +424,7 @@ static eddy_deferred_t *fail_later(eddy_reactor_t *r, int err,
   eddy_deferred_t *d = eddy_deferred_new(r);
   early_t *e = malloc(sizeof(*e));
   if (d == NULL || e == NULL ||
-      (e->d = d, e->err = err, snprintf(e->msg, sizeof(e->msg), "%s", msg),
+      (e->d = d, e->err = err, copy_msg(e->msg, sizeof(e->msg), msg),
        eddy_call_soon(r, early_fail, e)) != 0) {
     free(e);
     if (d != NULL)
@@ -462,7 +472,6 @@ eddy_deferred_t *eddy_ws_connect(eddy_reactor_t *r, const char *url,
   c->window_bits =
       cfg->deflate_window_bits != 0 ? cfg->deflate_window_bits : 15;
   c->no_context_takeover = cfg->deflate_request_no_context_takeover;
-  ws->zout.level = cfg->deflate_level; /* kept for the negotiated stream */
   eddy_buf_init(&c->req, MAX_RESPONSE_HEAD * 4);
   eddy_buf_init(&c->resp, MAX_RESPONSE_HEAD);
   eddy_http_limits_t limits = {0};

@@ -3,16 +3,22 @@
  * sending with a bounded queue.
  *
  * Receiving avoids copies where it can: a server copies each read once into
- * its own buffer (the payload must be unmasked in place, and the transport's
- * read buffer is not ours to change); a frame that is whole in that read and
- * is a whole uncompressed message is handed to on_message right there. Only
- * messages that span reads, fragments, or compressed messages are gathered
- * in the message buffer. A client decodes straight from the transport's
- * buffer: server frames are not masked, so nothing is written to it.
+ * a scratch buffer shared by the thread's connections (the payload must be
+ * unmasked in place, and the transport's read buffer is not ours to
+ * change); a frame that is whole in that read and is a whole uncompressed
+ * message is handed to on_message right there. Only messages that span
+ * reads, fragments, or compressed messages are gathered in the message
+ * buffer. A client decodes straight from the transport's buffer: server
+ * frames are not masked, so nothing is written to it.
  *
  * Sending never copies a server's payload: the frame header and the payload
  * go to the transport in one writev. A client builds each frame in a scratch
- * buffer because the payload has to be masked. */
+ * buffer because the payload has to be masked.
+ *
+ * An idle connection holds no buffer: what only some connections need
+ * (permessage-deflate streams, a client's masking state, a control frame's
+ * payload) is allocated when needed, and the read and gather buffers are
+ * the thread's, lent for a read or a cork. */
 #include <openssl/rand.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +51,81 @@ static uint64_t wire_limit(const eddy_ws_t *ws) {
 }
 
 static const eddy_protocol_ops_t ws_ops;
+
+/* A server unmasks each read in place, so it copies it first: into one
+ * buffer per thread shared by every server connection of that thread
+ * (a read is decoded to the end before the next one starts), not into a
+ * buffer of each connection's own that an idle connection would keep. A
+ * read decoded while the scratch is in use (a handler that feeds another
+ * connection synchronously, as test transports do), or longer than
+ * SCRATCH_MAX, goes to a temporary buffer instead. Freed when the thread's
+ * last connection goes. */
+#define SCRATCH_MAX ((size_t)64u * 1024u)
+/* The same thread-local block keeps one spare gather (cork) buffer: a
+ * connection's gathered frames are written when its read or its cork ends,
+ * and its buffer then goes back here instead of staying with the (mostly
+ * idle) connection; the next connection to gather takes it, so an echo
+ * server reuses one buffer and does not allocate per read. users counts
+ * every connection of the thread (either role). */
+static _Thread_local struct {
+  uint8_t *mem;
+  size_t cap;
+  size_t users;
+  int busy;
+  int has_spare;
+  eddy_buf_t spare;
+} scratch;
+
+static void scratch_release(void) {
+  if (scratch.users == 0 && !scratch.busy) {
+    free(scratch.mem);
+    scratch.mem = NULL;
+    scratch.cap = 0;
+    if (scratch.has_spare)
+      eddy_buf_free(&scratch.spare);
+    scratch.has_spare = 0;
+  }
+}
+
+/* Before gathering into an empty cork: take the thread's spare buffer. */
+static void cork_take(eddy_ws_t *ws) {
+  if (ws->cork.len == 0 && scratch.has_spare) {
+    eddy_buf_free(&ws->cork);
+    ws->cork = scratch.spare;
+    scratch.has_spare = 0;
+  }
+}
+
+/* After the cork was written: its buffer becomes the spare (or is freed
+ * when there is one already, or when one big message made it large). */
+static void cork_give_back(eddy_ws_t *ws) {
+  if (!scratch.has_spare && ws->cork.len <= CORK_MAX + EDDY_WS_MAX_HEADER) {
+    eddy_buf_clear(&ws->cork);
+    scratch.spare = ws->cork;
+    scratch.has_spare = 1;
+    eddy_buf_init(&ws->cork, EDDY_BUF_UNLIMITED);
+  } else {
+    eddy_buf_free(&ws->cork);
+  }
+}
+
+/* The scratch with room for len bytes, marked busy; NULL when it is busy,
+ * too small for len or cannot be had. */
+static uint8_t *scratch_take(size_t len) {
+  if (scratch.busy || len > SCRATCH_MAX)
+    return NULL;
+  if (scratch.cap < len) {
+    /* grown in steps so a run of reads of rising size reallocates rarely */
+    size_t cap = len <= 4096 ? 4096 : len <= 16384 ? 16384 : SCRATCH_MAX;
+    uint8_t *m = realloc(scratch.mem, cap);
+    if (m == NULL)
+      return NULL;
+    scratch.mem = m;
+    scratch.cap = cap;
+  }
+  scratch.busy = 1;
+  return scratch.mem;
+}
 
 /* ---- Configuration
  * ----------------------------------------------------------- */
@@ -108,20 +189,21 @@ static void ping_due(eddy_timer_t *t);
 static void close_due(eddy_timer_t *t);
 static void open_now(void *arg);
 
-static void setup_deflate(eddy_ws_t *ws, const eddy_ws_deflate_params_t *pmd,
-                          int level) {
+/* ws->z must exist when pmd is given. */
+static void setup_deflate(eddy_ws_t *ws, const eddy_ws_deflate_params_t *pmd) {
   ws->pmd = pmd != NULL;
   if (pmd == NULL)
     return;
   ws->pmdp = *pmd;
   int server = ws->role == EDDY_WS_SERVER;
-  eddy__ws_zout_init(
-      &ws->zout,
-      server ? pmd->server_max_window_bits : pmd->client_max_window_bits, level,
-      server ? pmd->server_no_context_takeover
-             : pmd->client_no_context_takeover);
-  eddy__ws_zin_init(&ws->zin, server ? pmd->client_no_context_takeover
-                                     : pmd->server_no_context_takeover);
+  eddy__ws_zout_init(&ws->z->zout,
+                     server ? pmd->server_max_window_bits
+                            : pmd->client_max_window_bits,
+                     ws->deflate_level,
+                     server ? pmd->server_no_context_takeover
+                            : pmd->client_no_context_takeover);
+  eddy__ws_zin_init(&ws->z->zin, server ? pmd->client_no_context_takeover
+                                        : pmd->server_no_context_takeover);
 }
 
 int eddy__ws_create(eddy_reactor_t *r, eddy_ws_role_t role,
@@ -145,6 +227,26 @@ int eddy__ws_create(eddy_reactor_t *r, eddy_ws_role_t role,
   eddy_ws_t *ws = calloc(1, sizeof(*ws));
   if (ws == NULL)
     return UV_ENOMEM;
+  /* A client that offers permessage-deflate gets its streams now, so the
+   * answer to its offer cannot fail for memory. */
+  if (pmd != NULL || (role == EDDY_WS_CLIENT && cfg->permessage_deflate)) {
+    ws->z = calloc(1, sizeof(*ws->z));
+    if (ws->z == NULL) {
+      free(ws);
+      return UV_ENOMEM;
+    }
+    eddy_buf_init(&ws->z->zbuf, EDDY_BUF_UNLIMITED);
+  }
+  if (role == EDDY_WS_CLIENT) {
+    ws->masking = calloc(1, sizeof(*ws->masking));
+    if (ws->masking == NULL) {
+      free(ws->z);
+      free(ws);
+      return UV_ENOMEM;
+    }
+    ws->masking->rnd_pos = sizeof(ws->masking->rnd);
+    eddy_buf_init(&ws->masking->out, EDDY_BUF_UNLIMITED);
+  }
   eddy_protocol_init(&ws->proto, &ws_ops);
   ws->proto.data = ws;
   ws->reactor = r;
@@ -167,15 +269,13 @@ int eddy__ws_create(eddy_reactor_t *r, eddy_ws_role_t role,
   ws->deflate_threshold = cfg->deflate_threshold != 0
                               ? cfg->deflate_threshold
                               : EDDY_WS_DEFLATE_THRESHOLD_DEFAULT;
-  setup_deflate(ws, pmd, cfg->deflate_level);
+  ws->deflate_level = cfg->deflate_level;
+  setup_deflate(ws, pmd);
   eddy_ws_decoder_init(&ws->dec, role, ws->pmd, wire_limit(ws));
-  eddy_buf_init(&ws->in, EDDY_BUF_UNLIMITED);
   eddy_buf_init(&ws->backlog, (size_t)wire_limit(ws) + BACKLOG_EXTRA);
   eddy_buf_init(&ws->msg, (size_t)ws->max_message);
-  eddy_buf_init(&ws->zbuf, EDDY_BUF_UNLIMITED);
-  eddy_buf_init(&ws->out, EDDY_BUF_UNLIMITED);
   eddy_buf_init(&ws->cork, EDDY_BUF_UNLIMITED);
-  ws->rnd_pos = sizeof(ws->rnd);
+  scratch.users++;
   eddy_timer_init(r, &ws->ping_timer);
   ws->ping_timer.data = ws;
   eddy_timer_init(r, &ws->close_timer);
@@ -201,16 +301,24 @@ static void ws_free(eddy_ws_t *ws) {
   eddy__reactor_soon_cancel(ws->reactor, &ws->open_soon);
   if (ws->client != NULL)
     eddy__ws_client_free(ws);
-  eddy__ws_zout_free(&ws->zout);
-  eddy__ws_zin_free(&ws->zin);
-  eddy_buf_free(&ws->in);
+  if (ws->z != NULL) {
+    eddy__ws_zout_free(&ws->z->zout);
+    eddy__ws_zin_free(&ws->z->zin);
+    eddy_buf_free(&ws->z->zbuf);
+    free(ws->z);
+  }
+  free(ws->ctl);
   eddy_buf_free(&ws->backlog);
   eddy_buf_free(&ws->msg);
-  eddy_buf_free(&ws->zbuf);
-  eddy_buf_free(&ws->out);
+  if (ws->masking != NULL) {
+    eddy_buf_free(&ws->masking->out);
+    free(ws->masking);
+  }
   eddy_buf_free(&ws->cork);
   free(ws->subprotocol);
   free(ws);
+  scratch.users--;
+  scratch_release();
 }
 
 int eddy_ws_new(eddy_reactor_t *r, eddy_ws_role_t role,
@@ -241,13 +349,14 @@ static eddy_transport_t *transport(const eddy_ws_t *ws) {
 static int get_mask(eddy_ws_t *ws, uint8_t key[4]) {
   /* RFC 6455 10.3: keys must be unpredictable, so they come from the
    * CSPRNG, 16 at a time. */
-  if (ws->rnd_pos + 4 > sizeof(ws->rnd)) {
-    if (RAND_bytes(ws->rnd, (int)sizeof(ws->rnd)) != 1)
+  eddy__ws_masking_t *m = ws->masking;
+  if (m->rnd_pos + 4 > sizeof(m->rnd)) {
+    if (RAND_bytes(m->rnd, (int)sizeof(m->rnd)) != 1)
       return UV_EIO;
-    ws->rnd_pos = 0;
+    m->rnd_pos = 0;
   }
-  memcpy(key, ws->rnd + ws->rnd_pos, 4);
-  ws->rnd_pos += 4;
+  memcpy(key, m->rnd + m->rnd_pos, 4);
+  m->rnd_pos += 4;
   return 0;
 }
 
@@ -321,7 +430,9 @@ static int flush_cork(eddy_ws_t *ws) {
   if (ws->cork.len == 0)
     return 0;
   int rc = eddy_transport_write(transport(ws), ws->cork.data, ws->cork.len);
-  eddy_buf_clear(&ws->cork);
+  /* Not kept: the transport copied what the kernel did not take, and an
+   * idle connection (most of a hub's) should hold no buffer. */
+  cork_give_back(ws);
   return rc;
 }
 
@@ -345,6 +456,7 @@ static int write_frame(eddy_ws_t *ws, unsigned opcode, int fin, int rsv1,
   if ((ws->processing || ws->corked) && len <= CORK_FRAME_MAX) {
     if (ws->cork.len + (size_t)hl + len > CORK_MAX && (rc = flush_cork(ws)))
       return rc == UV_ENOBUFS && !bypass_limit ? overflow(ws) : rc;
+    cork_take(ws);
     rc = eddy_buf_reserve(&ws->cork, (size_t)hl + len);
     if (rc != 0)
       return rc;
@@ -363,18 +475,19 @@ static int write_frame(eddy_ws_t *ws, unsigned opcode, int fin, int rsv1,
     b[1].len = len; /* a uv_buf_t length is a size_t on Unix */
     rc = eddy_transport_writev(t, b, len > 0 ? 2 : 1);
   } else if (rc == 0) {
-    eddy_buf_clear(&ws->out);
-    rc = eddy_buf_reserve(&ws->out, (size_t)hl + len);
+    eddy_buf_t *out = &ws->masking->out;
+    eddy_buf_clear(out);
+    rc = eddy_buf_reserve(out, (size_t)hl + len);
     if (rc != 0)
       return rc;
-    eddy_buf_append(&ws->out, hdr, (size_t)hl);
-    eddy_ws_mask((uint8_t *)eddy_buf_tail(&ws->out), data, len, key, 0);
-    eddy_buf_commit(&ws->out, len);
-    rc = eddy_transport_write(t, ws->out.data, ws->out.len);
+    eddy_buf_append(out, hdr, (size_t)hl);
+    eddy_ws_mask((uint8_t *)eddy_buf_tail(out), data, len, key, 0);
+    eddy_buf_commit(out, len);
+    rc = eddy_transport_write(t, out->data, out->len);
     if (len > KEEP_BUFFER)
-      eddy_buf_free(&ws->out);
+      eddy_buf_free(out);
     else
-      eddy_buf_clear(&ws->out);
+      eddy_buf_clear(out);
   }
   if (rc == UV_ENOBUFS && !bypass_limit)
     return overflow(ws); /* the transport's own hard cap */
@@ -437,20 +550,21 @@ int eddy_ws_send(eddy_ws_t *ws, unsigned opcode, const void *data, size_t len) {
     return UV_EINVAL;
   if (!ws->pmd || len < ws->deflate_threshold)
     return write_message(ws, opcode, 0, data, len);
-  rc = eddy__ws_zout_message(&ws->zout, data, len, &ws->zbuf);
+  eddy__ws_pmd_t *z = ws->z;
+  rc = eddy__ws_zout_message(&z->zout, data, len, &z->zbuf);
   if (rc != 0) {
-    if (!ws->zout.no_takeover) /* the peer's context no longer matches */
+    if (!z->zout.no_takeover) /* the peer's context no longer matches */
       fail(ws, 1011, rc, "compression failed");
     return rc;
   }
   /* Without a shared context, an incompressible message may go out as it
    * is; with one, the peer must see every message we compressed. */
-  if (ws->zout.no_takeover && ws->zbuf.len >= len)
+  if (z->zout.no_takeover && z->zbuf.len >= len)
     rc = write_message(ws, opcode, 0, data, len);
   else
-    rc = write_message(ws, opcode, 1, ws->zbuf.data, ws->zbuf.len);
-  if (ws->zbuf.len > KEEP_BUFFER)
-    eddy_buf_free(&ws->zbuf);
+    rc = write_message(ws, opcode, 1, z->zbuf.data, z->zbuf.len);
+  if (z->zbuf.len > KEEP_BUFFER)
+    eddy_buf_free(&z->zbuf);
   return rc;
 }
 
@@ -568,6 +682,7 @@ int eddy__ws_write_slice(eddy_ws_t *ws, eddy_slice_t *s) {
      * one write carries them all. */
     if (ws->cork.len + len > CORK_MAX && (rc = flush_cork(ws)) != 0)
       return rc == UV_ENOBUFS ? overflow(ws) : rc;
+    cork_take(ws);
     rc = eddy_buf_append(&ws->cork, eddy_slice_data(s), len);
     return rc;
   }
@@ -578,13 +693,13 @@ int eddy__ws_write_slice(eddy_ws_t *ws, eddy_slice_t *s) {
 }
 
 unsigned eddy__ws_shared_window(const eddy_ws_t *ws) {
-  if (ws->role != EDDY_WS_SERVER || !ws->pmd || !ws->zout.no_takeover)
+  if (ws->role != EDDY_WS_SERVER || !ws->pmd || !ws->z->zout.no_takeover)
     return 0;
-  return ws->zout.window_bits;
+  return ws->z->zout.window_bits;
 }
 
 int eddy__ws_deflate_level(const eddy_ws_t *ws) {
-  return ws->zout.level;
+  return ws->z != NULL ? ws->z->zout.level : ws->deflate_level;
 }
 
 size_t eddy__ws_deflate_threshold(const eddy_ws_t *ws) {
@@ -631,7 +746,8 @@ static void handle_close(eddy_ws_t *ws) {
   }
   ws->close_received = 1;
   ws->recv_code = code;
-  memmove(ws->recv_reason, reason, rl);
+  /* ctl is kept from here on: on_close reads the reason from it */
+  memmove(ws->ctl, reason, rl);
   ws->recv_reason_len = rl;
   /* Nothing may follow a close frame. */
   ws->stop_reading = 1;
@@ -647,27 +763,34 @@ static void handle_close(eddy_ws_t *ws) {
 }
 
 static void handle_control(eddy_ws_t *ws, unsigned opcode) {
-  switch (opcode) {
-  case EDDY_WS_OP_PING:
-    if (!ws->close_sent)
-      write_frame(ws, EDDY_WS_OP_PONG, 1, 0, ws->ctl, ws->ctl_len, 0);
-    if (ws->h.on_ping != NULL && !ws->stop_reading)
-      ws->h.on_ping(ws, (const char *)ws->ctl, ws->ctl_len, ws->arg);
-    break;
-  case EDDY_WS_OP_PONG:
-    if (ws->h.on_pong != NULL)
-      ws->h.on_pong(ws, (const char *)ws->ctl, ws->ctl_len, ws->arg);
-    break;
-  default:
+  if (opcode == EDDY_WS_OP_CLOSE) {
     handle_close(ws);
-    break;
+    return;
   }
+  /* A ping or a pong: its buffer is freed once handled (detached first, as
+   * a handler may feed this connection again through a synchronous
+   * transport). */
+  uint8_t *ctl = ws->ctl;
+  size_t n = ws->ctl_len;
+  ws->ctl = NULL;
+  ws->ctl_len = 0;
+  if (opcode == EDDY_WS_OP_PING) {
+    if (!ws->close_sent)
+      write_frame(ws, EDDY_WS_OP_PONG, 1, 0, ctl, n, 0);
+    if (ws->h.on_ping != NULL && !ws->stop_reading)
+      ws->h.on_ping(ws, (const char *)ctl, n, ws->arg);
+  } else if (ws->h.on_pong != NULL) {
+    ws->h.on_pong(ws, (const char *)ctl, n, ws->arg);
+  }
+  free(ctl);
 }
 
 static void frame_start(eddy_ws_t *ws, const eddy_ws_header_t *h,
                         size_t avail) {
   if (h->opcode >= EDDY_WS_OP_CLOSE) {
     ws->ctl_len = 0;
+    if (ws->ctl == NULL && (ws->ctl = malloc(EDDY_WS_MAX_CONTROL)) == NULL)
+      fail(ws, 1011, UV_ENOMEM, "out of memory");
     return;
   }
   if (h->opcode == EDDY_WS_OP_CONT) {
@@ -695,7 +818,7 @@ static void frame_data(eddy_ws_t *ws, const eddy_ws_header_t *h, uint8_t *data,
   int text = ws->msg_opcode == EDDY_WS_OP_TEXT;
   if (ws->msg_compressed) {
     size_t start = ws->msg.len, got;
-    int rc = eddy__ws_zin_feed(&ws->zin, data, len, 0, &ws->msg,
+    int rc = eddy__ws_zin_feed(&ws->z->zin, data, len, 0, &ws->msg,
                                ws->max_message, &got);
     if (rc != 0) {
       inflate_failed(ws, rc);
@@ -746,8 +869,8 @@ static void frame_end(eddy_ws_t *ws, const eddy_ws_header_t *h,
   }
   if (ws->msg_compressed) {
     size_t start = ws->msg.len, got;
-    int rc = eddy__ws_zin_feed(&ws->zin, NULL, 0, 1, &ws->msg, ws->max_message,
-                               &got);
+    int rc = eddy__ws_zin_feed(&ws->z->zin, NULL, 0, 1, &ws->msg,
+                               ws->max_message, &got);
     if (rc != 0) {
       inflate_failed(ws, rc);
       return;
@@ -793,13 +916,21 @@ static void decode(eddy_ws_t *ws, uint8_t *p, size_t n) {
 /* Decodes one read. */
 static void process(eddy_ws_t *ws, const char *data, size_t len) {
   uint8_t *p;
+  int shared = 0;
+  eddy_buf_t own; /* when the scratch is busy or too small */
+  eddy_buf_init(&own, EDDY_BUF_UNLIMITED);
   if (ws->role == EDDY_WS_SERVER) {
-    eddy_buf_clear(&ws->in);
-    if (eddy_buf_append(&ws->in, data, len) != 0) {
-      fail(ws, 1011, UV_ENOMEM, "out of memory");
-      return;
+    p = scratch_take(len);
+    if (p != NULL) {
+      shared = 1;
+      memcpy(p, data, len);
+    } else {
+      if (eddy_buf_append(&own, data, len) != 0) {
+        fail(ws, 1011, UV_ENOMEM, "out of memory");
+        return;
+      }
+      p = (uint8_t *)own.data;
     }
-    p = (uint8_t *)ws->in.data;
   } else {
     /* Server frames are never masked (a masked one is an error at its
      * header), so the decoder does not write to this buffer. */
@@ -808,17 +939,17 @@ static void process(eddy_ws_t *ws, const char *data, size_t len) {
   ws->processing = 1;
   decode(ws, p, len);
   ws->processing = 0;
+  if (shared) {
+    scratch.busy = 0;
+    scratch_release(); /* the last server connection went meanwhile */
+  } else {
+    eddy_buf_free(&own);
+  }
   if (ws->corked)
     return; /* eddy_ws_uncork writes what was gathered */
   if (!ws->lost && transport(ws) != NULL && flush_cork(ws) == UV_ENOBUFS &&
       !ws->close_sent)
     overflow(ws);
-  if (ws->role == EDDY_WS_SERVER) {
-    if (len > KEEP_BUFFER)
-      eddy_buf_free(&ws->in);
-    else
-      eddy_buf_clear(&ws->in);
-  }
 }
 
 static void drain_backlog(eddy_ws_t *ws) {
@@ -906,7 +1037,13 @@ static void open_now(void *arg) {
 
 void eddy__ws_client_opened(eddy_ws_t *ws,
                             const eddy_ws_deflate_params_t *pmd) {
-  setup_deflate(ws, pmd, ws->zout.level);
+  if (pmd != NULL && ws->z == NULL) {
+    /* an answer to an offer we did not make: client.c refuses it first */
+    ws->error = UV_EPROTO;
+    eddy_transport_abort_connection(transport(ws));
+    return;
+  }
+  setup_deflate(ws, pmd);
   eddy_ws_decoder_init(&ws->dec, ws->role, ws->pmd, wire_limit(ws));
   ws->state = EDDY__WS_OPENING;
   open_now(ws);
@@ -955,8 +1092,9 @@ static void lost(eddy_protocol_t *p, int reason) {
   eddy_ws_close_info_t info;
   memset(&info, 0, sizeof(info));
   info.code = ws->close_received ? ws->recv_code : 1006;
-  info.reason = (const char *)ws->recv_reason;
-  info.reason_len = ws->recv_reason_len;
+  info.reason =
+      ws->close_received && ws->ctl != NULL ? (const char *)ws->ctl : "";
+  info.reason_len = ws->close_received ? ws->recv_reason_len : 0;
   info.sent_code = ws->sent_code;
   info.clean = ws->close_sent && ws->close_received;
   info.error = ws->error != 0 ? ws->error : info.clean ? 0 : reason;

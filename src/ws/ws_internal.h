@@ -57,6 +57,23 @@ int eddy__ws_zin_feed(eddy__ws_zin_t *z, const void *in, size_t n, int fin,
                       eddy_buf_t *out, uint64_t limit, size_t *produced);
 void eddy__ws_zin_free(eddy__ws_zin_t *z);
 
+/* The permessage-deflate streams of one connection: allocated only when it
+ * negotiates (or, a client, offers) the extension, so the many connections
+ * without it do not carry two z_streams. */
+typedef struct {
+  eddy__ws_zout_t zout;
+  eddy__ws_zin_t zin;
+  eddy_buf_t zbuf; /* compressed output of one send */
+} eddy__ws_pmd_t;
+
+/* What only a client needs to send: masking keys and a buffer to mask
+ * frames in. A server (a hub's thousands of connections) goes without. */
+typedef struct {
+  uint8_t rnd[64];
+  size_t rnd_pos;
+  eddy_buf_t out; /* masked frames are built here */
+} eddy__ws_masking_t;
+
 /* ---- The connection (connection.c) ----------------------------------------
  */
 
@@ -92,42 +109,40 @@ struct eddy_ws_s {
 
   /* permessage-deflate */
   int pmd;
+  int deflate_level; /* cfg.deflate_level, for the negotiated stream */
   eddy_ws_deflate_params_t pmdp;
-  eddy__ws_zout_t zout;
-  eddy__ws_zin_t zin;
-  eddy_buf_t zbuf; /* compressed output of one send */
+  eddy__ws_pmd_t *z; /* non-NULL when pmd (a client: when offered) */
 
   /* receiving */
   eddy_ws_decoder_t dec;
-  eddy_buf_t in;      /* server: the read copied here to unmask in place */
   eddy_buf_t backlog; /* bytes that arrived while we could not process */
   eddy_buf_t msg;     /* a message that spans frames or reads */
   int processing;
-  int corked; /* eddy_ws_cork: sends gather until eddy_ws_uncork */
+  int corked;       /* eddy_ws_cork: sends gather until eddy_ws_uncork */
   int stop_reading; /* failed, or the peer's close arrived */
   unsigned msg_opcode;
   int msg_compressed;
   int msg_inplace; /* the current frame is whole in the input: no copy */
   eddy_utf8_t utf8;
-  uint8_t ctl[EDDY_WS_MAX_CONTROL];
+  /* A control frame's payload (EDDY_WS_MAX_CONTROL bytes), allocated for
+   * the frame and freed after it; after the peer's close frame it keeps
+   * the close reason for on_close. */
+  uint8_t *ctl;
   size_t ctl_len;
 
   /* sending */
   int streaming; /* a fragmented message is being sent */
   unsigned stream_opcode;
   eddy_utf8_t send_utf8;
-  eddy_buf_t out;  /* client: masked frames are built here */
-  eddy_buf_t cork; /* frames sent while a read is processed */
-  uint8_t rnd[64];
-  size_t rnd_pos;
+  eddy_buf_t cork;             /* frames sent while a read is processed */
+  eddy__ws_masking_t *masking; /* client role only */
 
   /* closing */
   int close_sent;
   int close_received;
   unsigned sent_code;
   unsigned recv_code;
-  uint8_t recv_reason[EDDY_WS_MAX_CONTROL];
-  size_t recv_reason_len;
+  size_t recv_reason_len; /* the reason is at the start of ctl */
   int error;
   int lost; /* connection_lost ran */
 
