@@ -110,7 +110,10 @@ typedef struct {
   size_t max_message;      /* bytes of one client message; 64 KiB */
   size_t max_publication;  /* bytes of a publication's data; 64 KiB */
   size_t max_send_queue;   /* bytes queued to one client; 1 MiB */
-  size_t history_memory;   /* bytes of history over all channels; 64 MiB */
+  /* Bytes of history over all channels; 64 MiB. At the limit the channels
+   * least recently published to lose their oldest publications first
+   * (offsets go on; recovery past them answers "recovered": false). */
+  size_t history_memory;
   uint64_t ping_interval_ms;   /* WebSocket pings; 25000 (0: none) */
   uint64_t pong_timeout_ms;    /* 10000 */
   uint64_t connect_timeout_ms; /* 10000 */
@@ -149,8 +152,10 @@ typedef struct {
 } eddy_rt_conn_ops_t;
 
 /* transport names the transport in logs, metrics and presence ("sockjs").
- * peer may be NULL. Returns 0, UV_EBUSY (max_clients) or UV_ENOMEM; ops
- * is referenced, not copied (keep it static). */
+ * peer may be NULL. Returns 0, UV_EBUSY (max_clients, or the hub is
+ * closing) or UV_ENOMEM; ops is referenced, not copied (keep it static).
+ * The hub may call ops->close from inside any call it makes, and the
+ * transport may call eddy_rt_detach from inside ops->send or ops->close. */
 int eddy_rt_attach(eddy_rt_t *hub, const char *transport,
                    const eddy_rt_conn_ops_t *ops, void *conn,
                    const eddy_addr_t *peer, eddy_rt_client_t **out);
@@ -166,7 +171,8 @@ struct eddy_sockjs_handlers_s;
 const struct eddy_sockjs_handlers_s *eddy_rt_sockjs_handlers(void);
 
 /* ---- Publishing from a backend ----------------------------------------
- * data is one JSON value as text (checked: EDDY_EPARSE when it is not).
+ * data is one JSON value as text (checked: EDDY_EPARSE when it is not),
+ * delivered to subscribers exactly as given (not re-serialized).
  * Returns 0 and fills *out (may be NULL), or UV_EINVAL (bad channel name),
  * UV_ENOENT (unknown namespace), UV_E2BIG (over max_publication),
  * EDDY_EPARSE, UV_EBUSY (max_channels), UV_ENOMEM. */
@@ -208,21 +214,31 @@ void eddy_rt_stats(const eddy_rt_t *hub, eddy_rt_stats_t *out);
 /* ---- Connection tokens --------------------------------------------------
  * token = base64url(claims JSON) "." base64url(HMAC-SHA256(secret, first
  * part)), claims {"sub": user, "exp": unix seconds (optional), "info":
- * {...} (optional)}. */
+ * {...} (optional)}. base64url is unpadded and strict; a token is at most
+ * 4096 bytes. Other claims are ignored (docs/protocol/realtime.md,
+ * "Tokens"). */
 /* Writes a token for user into *out (malloc'd, caller frees). exp_unix 0:
- * never expires; info may be NULL. Returns 0, UV_EINVAL, UV_ENOMEM. */
+ * never expires; info may be NULL. Returns 0, UV_EINVAL (no secret, user
+ * not UTF-8, info not an object, a token over 4096 bytes), UV_ENOMEM. */
 int eddy_rt_token_make(const char *secret, const char *user,
                        uint64_t exp_unix, const json_t *info, char **out);
-/* Checks a token at time now_unix. Returns 0 and sets *user (malloc'd) and
- * *info (a new reference or NULL); UV_EACCES (bad signature, expired) or
- * EDDY_EPARSE (not a token). */
+/* Checks a token at time now_unix (expired from its "exp" second on).
+ * Returns 0 and sets *user (malloc'd) and *info (a new reference or NULL;
+ * info may be NULL); UV_EACCES (bad signature, expired), EDDY_EPARSE (not
+ * a token, or well signed claims of the wrong shape), UV_EINVAL (no
+ * secret) or UV_ENOMEM. The signature is compared in constant time and
+ * checked before the claims are parsed. */
 int eddy_rt_token_verify(const char *secret, const char *token, size_t len,
                          uint64_t now_unix, char **user, json_t **info);
 
 /* ---- The backend line protocol (docs/protocol/realtime.md) -------------
  * Serves PUBLISH/BROADCAST/PING/AUTH lines on endpoint; may be called for
- * several endpoints. token: required by AUTH before anything else when
- * non-NULL and non-empty (copied). The listener belongs to the hub. */
+ * several endpoints. token: required by AUTH before PUBLISH and BROADCAST
+ * when non-NULL and non-empty (copied; compared in constant time). The
+ * listener and its connections belong to the hub, which closes them in
+ * eddy_rt_close; *out (may be NULL) is for eddy_listener_port and
+ * eddy_listener_address only. Returns 0, UV_EINVAL (a NULL argument, the
+ * hub closing), UV_ENOMEM, or eddy_listen's error. */
 int eddy_rt_listen_lines(eddy_rt_t *hub, const char *endpoint,
                          const char *token, eddy_listener_t **out);
 
