@@ -85,6 +85,42 @@ typedef struct eddy_cache_stats_s {
 
 void eddy_cache_stats(const eddy_cache_t *c, eddy_cache_stats_t *out);
 
+/* ---- Direct access (the HTTP API, embedding programs) -------------------
+ * The store as the protocol's get, set, delete and a key listing see it:
+ * same expiry rules, LRU, memory limit and statistics. Keys are 1 to 250
+ * bytes with no byte <= 0x20 and no 0x7f (memcached's rule); a bad key
+ * gives UV_EINVAL. Call them on the cache's reactor thread. */
+typedef struct eddy_cache_item_s {
+  char *value; /* malloc'd copy, NUL-terminated for convenience; the caller
+                * frees it with eddy_cache_item_free */
+  size_t len;
+  uint32_t flags;
+  int64_t ttl; /* seconds left (rounded up); -1: never expires */
+  uint64_t cas;
+} eddy_cache_item_t;
+/* 0 and *out filled (a hit: the item becomes most recently used), or
+ * UV_ENOENT, UV_EINVAL, UV_ENOMEM. */
+int eddy_cache_get(eddy_cache_t *c, const char *key, size_t nkey,
+                   eddy_cache_item_t *out);
+void eddy_cache_item_free(eddy_cache_item_t *it);
+/* Stores value (copied) like memcached's `set`: exptime 0 never expires,
+ * up to 30 days is relative seconds, larger an absolute unix time, negative
+ * already expired. Returns 0, UV_EINVAL, UV_E2BIG (over max_item_size) or
+ * UV_ENOMEM (it cannot fit under the memory limit; an old value of the key
+ * is then removed, as memcached does). */
+int eddy_cache_set(eddy_cache_t *c, const char *key, size_t nkey,
+                   const void *value, size_t len, uint32_t flags,
+                   int64_t exptime);
+/* 0 (deleted), UV_ENOENT or UV_EINVAL. */
+int eddy_cache_delete(eddy_cache_t *c, const char *key, size_t nkey);
+/* Live keys starting with prefix (prefix_len 0: all), at most limit of
+ * them (limit 0 means 1000), sorted. When more match, which ones are
+ * listed is unspecified and *truncated is set. *keys is one malloc'd block
+ * (the array and its NUL-terminated strings): free(*keys). Returns 0 or
+ * UV_ENOMEM. */
+int eddy_cache_keys(eddy_cache_t *c, const char *prefix, size_t prefix_len,
+                    size_t limit, char ***keys, size_t *count, int *truncated);
+
 #ifdef __cplusplus
 }
 #endif

@@ -5,8 +5,9 @@
  *
  * An API (eddy_api_t, library-owned) adds its routes to a router the
  * caller owns, with itself as the routes' arg: free the API only after the
- * HTTP server that routes to it is closed. The services are referenced, not owned; any may be NULL, and
- * its routes then answer 503 {"error": "... service is off"}.
+ * HTTP server that routes to it is closed. The services are referenced, not
+ * owned; any may be NULL, and its routes then answer 503 {"error": "... service
+ * is off"}.
  *
  * AUTH: when opts.token is set (non-empty), every route needs
  * `Authorization: Bearer TOKEN` (else 401 with WWW-Authenticate: Bearer);
@@ -39,8 +40,14 @@ typedef struct {
 } eddy_api_opts_t;
 
 void eddy_api_opts_init(eddy_api_opts_t *o);
-/* Adds the routes to router. Returns 0, UV_EINVAL, UV_ENOMEM, or the
- * router's error (a route already taken). */
+/* Adds the routes to router (o may be NULL: the defaults). prefix is ""
+ * (routes at the root) or a path without a trailing slash. Returns 0,
+ * UV_EINVAL (a bad prefix, max_keys 0), UV_ENOMEM, or the router's error.
+ * A route already taken is looked for before any is added: UV_EEXIST then
+ * leaves the router unchanged and *out NULL. Should the router fail later
+ * (UV_E2BIG, UV_ENOMEM), the routes already added cannot be taken back:
+ * *out is then set all the same, those routes answer 503, and it must be
+ * freed like a working API (after the server). */
 int eddy_api_new(eddy_router_t *router, const eddy_api_opts_t *o,
                  eddy_api_t **out);
 void eddy_api_free(eddy_api_t *api);

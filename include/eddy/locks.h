@@ -81,6 +81,51 @@ typedef struct eddy_locks_stats_s {
 
 void eddy_locks_stats(const eddy_locks_t *l, eddy_locks_stats_t *out);
 
+/* ---- Queries (the HTTP API, status pages) -------------------------------
+ * What `inspect` and `list` show (docs/protocol/locks.md), as structs. Call
+ * them on the service's reactor thread; they only read the table. Times
+ * are on the service's reactor clock. */
+typedef struct eddy_locks_holder_s {
+  uint64_t conn;   /* the connection's number, as `inspect` shows it */
+  char client[65]; /* its `hello` name; "" when it gave none */
+  int shared;
+  uint64_t count; /* reentrant depth */
+  uint64_t token; /* fencing token of the grant */
+  uint64_t held_ms;
+  int64_t lease_left_ms; /* -1: no lease */
+} eddy_locks_holder_t;
+
+typedef struct eddy_locks_waiter_s {
+  uint64_t conn;
+  char client[65];
+  int shared;
+  uint64_t waited_ms;
+  int64_t timeout_left_ms; /* -1: waits forever */
+} eddy_locks_waiter_t;
+
+typedef struct eddy_locks_entry_s {
+  char *name;       /* NUL-terminated */
+  const char *mode; /* "exclusive", "shared" or "free" (static) */
+  size_t nholders;
+  size_t nwaiters;
+  eddy_locks_holder_t *holders; /* in grant order */
+  eddy_locks_waiter_t *waiters; /* in queue order; NULL from eddy_locks_list */
+} eddy_locks_entry_t;
+
+/* One lock (a name no one holds or waits for is "free" with no holders).
+ * *out is the caller's: eddy_locks_entries_free(*out, 1). Returns 0,
+ * UV_EINVAL (an empty name or one over max_name bytes) or UV_ENOMEM. */
+int eddy_locks_inspect(eddy_locks_t *l, const char *name, size_t len,
+                       eddy_locks_entry_t **out);
+/* Locks held or waited for whose names start with prefix (len 0: all),
+ * sorted by name, at most limit (0: 1000), each with its holders and its
+ * waiter count. *truncated is set when more matched. The caller frees
+ * with eddy_locks_entries_free(*out, *count). Returns 0 or UV_ENOMEM. */
+int eddy_locks_list(eddy_locks_t *l, const char *prefix, size_t len,
+                    size_t limit, eddy_locks_entry_t **out, size_t *count,
+                    int *truncated);
+void eddy_locks_entries_free(eddy_locks_entry_t *info, size_t count);
+
 #ifdef __cplusplus
 }
 #endif

@@ -811,3 +811,7 @@ void eddy_locks_stats(const eddy_locks_t *l, eddy_locks_stats_t *out) {
 eddy_factory_t *eddy_locks_factory(eddy_locks_t *l) {
   return &l->factory;
 }
+
+const eddy__lk_table_t *eddy__locks_table(const eddy_locks_t *l) {
+  return l != NULL ? &l->table : NULL;
+}

@@ -175,6 +175,9 @@ size_t eddy__lk_reset(eddy__lk_table_t *t);
 eddy__lk_lock_t *eddy__lk_find(const eddy__lk_table_t *t, const char *name,
                                size_t len);
 /* Calls fn for every lock (in no order); stops when fn returns non-zero. */
+/* The service's table (server.c), for the read-only queries of query.c. */
+const eddy__lk_table_t *eddy__locks_table(const eddy_locks_t *l);
+
 void eddy__lk_each(const eddy__lk_table_t *t,
                    int (*fn)(eddy__lk_lock_t *l, void *arg), void *arg);
 /* o's grant of l, or NULL. */
