@@ -28,6 +28,7 @@ build: bootstrap $(BUILD)/build.ninja
 # `make run ARGS="--cache-memory 256M --log-level debug"`.
 run: build
 	@echo "eddy: starting eddyd (Ctrl-C stops it; see $(BUILD)/daemon/eddyd --help)"
+	@echo "eddy: dashboard http://127.0.0.1:7700/  demo http://127.0.0.1:7700/demo"
 	$(BUILD)/daemon/eddyd $(ARGS)
 
 # Tests run on a build with AddressSanitizer and UndefinedBehaviorSanitizer;
@@ -63,6 +64,7 @@ bench:
 	bench/run-http-bench
 	bench/run-fanout-bench
 	bench/run-ws-bench
+	bench/run-broadcast-bench
 
 $(COV_BUILD)/build.ninja:
 	meson setup $(COV_BUILD) -Db_coverage=true --buildtype=debug

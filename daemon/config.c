@@ -19,6 +19,11 @@
 #define MIN_MAX_ITEM ((size_t)1024)        /* memcached's -I range */
 #define MAX_MAX_ITEM ((size_t)1024 * 1024 * 1024)
 #define MAX_STATS_INTERVAL 86400
+#define MIN_SEND_QUEUE ((size_t)4 * 1024) /* a few protocol messages */
+#define MAX_SEND_QUEUE ((size_t)1024 * 1024 * 1024)
+#define MIN_HISTORY_MEMORY ((size_t)64 * 1024)
+#define MAX_HISTORY_MEMORY ((size_t)1 << 40)
+#define MAX_MAX_CLIENTS 10000000u
 
 typedef enum {
   KIND_ENDPOINTS,
@@ -28,7 +33,11 @@ typedef enum {
   KIND_PATH,
   KIND_BOOL,
   KIND_NAME,
-  KIND_SECONDS
+  KIND_SECONDS,
+  KIND_NAMESPACE,
+  KIND_ORIGIN,
+  KIND_COUNT,
+  KIND_SECRET
 } kind_t;
 
 typedef struct key_s {
@@ -54,6 +63,31 @@ static const keydef_t keys[] = {
     {"user", KIND_NAME, AT(user)},
     {"group", KIND_NAME, AT(group)},
     {"stats-interval", KIND_SECONDS, AT(stats_interval)},
+    {"publish", KIND_ENDPOINTS, AT(publish)},
+    {"namespace", KIND_NAMESPACE, AT(namespaces)},
+    {"api-token", KIND_TOKEN, AT(api_token)},
+    {"publish-token", KIND_TOKEN, AT(publish_token)},
+    {"realtime-secret", KIND_SECRET, AT(realtime_secret)},
+    {"web-root", KIND_PATH, AT(web_root)},
+    {"origins", KIND_ORIGIN, AT(origins)},
+    {"realtime-max-clients", KIND_COUNT, AT(realtime_max_clients)},
+    {"realtime-send-queue", KIND_SIZE, AT(realtime_send_queue)},
+    {"history-memory", KIND_SIZE, AT(history_memory)},
+    {"sockjs", KIND_BOOL, AT(sockjs)},
+    {"access-log", KIND_BOOL, AT(access_log)},
+};
+
+/* The range of each size key. */
+typedef struct size_range_s {
+  size_t offset;
+  size_t lo, hi;
+} size_range_t;
+
+static const size_range_t size_ranges[] = {
+    {AT(cache_memory), MIN_CACHE_MEMORY, MAX_CACHE_MEMORY},
+    {AT(cache_max_item), MIN_MAX_ITEM, MAX_MAX_ITEM},
+    {AT(realtime_send_queue), MIN_SEND_QUEUE, MAX_SEND_QUEUE},
+    {AT(history_memory), MIN_HISTORY_MEMORY, MAX_HISTORY_MEMORY},
 };
 
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
@@ -82,11 +116,23 @@ static void endpoints_default(eddyd_endpoints_t *e, const char *ep) {
   snprintf(e->list[0], sizeof(e->list[0]), "%s", ep);
 }
 
+static int set_namespace(eddyd_namespaces_t *n, eddyd_layer_t layer,
+                         const char *v, char *err, size_t errlen);
+
 void eddyd_config_init(eddyd_config_t *c) {
   memset(c, 0, sizeof(*c));
+  /* The live demo at /demo publishes from browsers: out of the box, its
+   * namespace is there (a configured namespace list replaces it). */
+  set_namespace(&c->namespaces, EDDYD_LAYER_DEFAULT, EDDYD_DEFAULT_NAMESPACE,
+                NULL, 0);
   endpoints_default(&c->http, EDDYD_DEFAULT_HTTP);
   endpoints_default(&c->locks, EDDYD_DEFAULT_LOCKS);
   endpoints_default(&c->cache, EDDYD_DEFAULT_CACHE);
+  endpoints_default(&c->publish, EDDYD_DEFAULT_PUBLISH);
+  c->realtime_max_clients = EDDYD_DEFAULT_MAX_CLIENTS;
+  c->realtime_send_queue = EDDYD_DEFAULT_SEND_QUEUE;
+  c->history_memory = EDDYD_DEFAULT_HISTORY_MEMORY;
+  c->sockjs = 1;
   c->cache_memory = EDDYD_DEFAULT_CACHE_MEMORY;
   c->cache_max_item = EDDYD_DEFAULT_CACHE_MAX_ITEM;
   c->log_level = EDDY_LOG_INFO;
@@ -253,11 +299,12 @@ static int set_size(eddyd_config_t *c, const keydef_t *k, const char *v,
   if (eddyd_parse_size(v, &n) != 0)
     return eddyd_fail(err, errlen,
                       "expected a size such as 64M (K, M, G), got '%s'", v);
-  size_t lo = MIN_CACHE_MEMORY, hi = MAX_CACHE_MEMORY;
-  if (k->offset == AT(cache_max_item)) {
-    lo = MIN_MAX_ITEM;
-    hi = MAX_MAX_ITEM;
-  }
+  size_t lo = 0, hi = SIZE_MAX;
+  for (size_t i = 0; i < sizeof(size_ranges) / sizeof(size_ranges[0]); i++)
+    if (size_ranges[i].offset == k->offset) {
+      lo = size_ranges[i].lo;
+      hi = size_ranges[i].hi;
+    }
   if (n < lo || n > hi) {
     char a[32], b[32];
     eddyd_format_size(lo, a, sizeof(a));
@@ -281,6 +328,123 @@ static int set_seconds(unsigned *dst, const char *v, char *err, size_t errlen) {
     return eddyd_fail(err, errlen, "expected seconds (0-%d), got '%s'",
                       MAX_STATS_INTERVAL, v);
   *dst = (unsigned)n;
+  return 0;
+}
+
+static int set_count(size_t *dst, const char *v, char *err, size_t errlen) {
+  unsigned long n = 0;
+  const char *p = v;
+  for (; isdigit((unsigned char)*p) && n <= MAX_MAX_CLIENTS; p++)
+    n = n * 10 + (unsigned long)(*p - '0');
+  if (p == v || *p != '\0' || n < 1 || n > MAX_MAX_CLIENTS)
+    return eddyd_fail(err, errlen, "expected a number from 1 to %u, got '%s'",
+                      MAX_MAX_CLIENTS, v);
+  *dst = (size_t)n;
+  return 0;
+}
+
+static int set_secret(char *dst, const char *v, char *err, size_t errlen) {
+  /* A short HMAC key can be guessed offline from one token. */
+  if (v[0] != '\0' && strlen(v) < EDDYD_SECRET_MIN)
+    return eddyd_fail(err, errlen,
+                      "the secret must be at least %d bytes (use a long "
+                      "random string)",
+                      EDDYD_SECRET_MIN);
+  return set_token(dst, v, err, errlen);
+}
+
+static int set_namespace(eddyd_namespaces_t *n, eddyd_layer_t layer,
+                         const char *v, char *err, size_t errlen) {
+  if (n->layer != layer) {
+    memset(n, 0, sizeof(*n));
+    n->layer = layer;
+  }
+  if (strlen(v) >= EDDYD_NAMESPACE_SPEC_MAX)
+    return eddyd_fail(err, errlen, "namespace spec longer than %d bytes",
+                      EDDYD_NAMESPACE_SPEC_MAX - 1);
+  eddy_rt_namespace_t ns;
+  char msg[EDDYD_ERR_MAX];
+  msg[0] = '\0';
+  if (eddy_rt_namespace_parse(v, &ns, msg, sizeof(msg)) != 0)
+    return eddyd_fail(err, errlen, "bad namespace '%s': %s", v,
+                      msg[0] != '\0' ? msg : "not a namespace spec");
+  if (strcmp(ns.name, EDDYD_NAMESPACE) == 0)
+    return eddyd_fail(err, errlen,
+                      "the namespace '%s' is eddyd's own (its metrics "
+                      "feed) and cannot be configured",
+                      EDDYD_NAMESPACE);
+  for (int i = 0; i < n->count; i++)
+    if (strcmp(n->list[i].name, ns.name) == 0)
+      return eddyd_fail(err, errlen, "namespace '%s' is given twice",
+                        ns.name[0] != '\0' ? ns.name : "default");
+  if (n->count == EDDYD_MAX_NAMESPACES)
+    return eddyd_fail(err, errlen, "at most %d namespaces",
+                      EDDYD_MAX_NAMESPACES);
+  n->list[n->count++] = ns;
+  return 0;
+}
+
+/* An origin as browsers send it: scheme "://" host [":" port], nothing
+ * after (no path, no trailing slash), e.g. https://app.example.com. */
+static int valid_origin(const char *v) {
+  const char *p = v;
+  if (strncasecmp(p, "http://", 7) == 0)
+    p += 7;
+  else if (strncasecmp(p, "https://", 8) == 0)
+    p += 8;
+  else
+    return 0;
+  const char *host = p;
+  if (*p == '[') { /* an IPv6 literal */
+    p = strchr(p, ']');
+    if (p == NULL)
+      return 0;
+    p++;
+  } else {
+    while (isalnum((unsigned char)*p) || *p == '-' || *p == '.')
+      p++;
+  }
+  if (p == host)
+    return 0;
+  if (*p == ':') {
+    const char *digits = ++p;
+    while (isdigit((unsigned char)*p))
+      p++;
+    if (p == digits || p - digits > 5 || atoi(digits) > 65535)
+      return 0;
+  }
+  return *p == '\0';
+}
+
+static int set_origin(eddyd_origins_t *o, eddyd_layer_t layer, const char *v,
+                      char *err, size_t errlen) {
+  if (o->layer != layer) {
+    memset(o, 0, sizeof(*o));
+    o->layer = layer;
+  }
+  if (strcmp(v, "*") == 0) {
+    if (o->count > 0)
+      return eddyd_fail(err, errlen, "'*' cannot be combined with origins");
+    o->any = 1;
+    return 0;
+  }
+  if (o->any)
+    return eddyd_fail(err, errlen, "'*' cannot be combined with origins");
+  size_t len = strlen(v);
+  if (len >= EDDYD_ORIGIN_MAX)
+    return eddyd_fail(err, errlen, "origin longer than %d bytes",
+                      EDDYD_ORIGIN_MAX - 1);
+  if (!valid_origin(v))
+    return eddyd_fail(err, errlen,
+                      "expected an origin such as https://app.example.com "
+                      "or http://localhost:8000 (no path), or *, got '%s'",
+                      v);
+  for (int i = 0; i < o->count; i++)
+    if (strcasecmp(o->list[i], v) == 0)
+      return eddyd_fail(err, errlen, "origin '%s' is given twice", v);
+  if (o->count == EDDYD_MAX_ORIGINS)
+    return eddyd_fail(err, errlen, "at most %d origins", EDDYD_MAX_ORIGINS);
+  memcpy(o->list[o->count++], v, len + 1);
   return 0;
 }
 
@@ -318,6 +482,14 @@ int eddyd_config_set(eddyd_config_t *c, eddyd_layer_t layer, const char *key,
     return set_name(field, value, err, errlen);
   case KIND_SECONDS:
     return set_seconds(field, value, err, errlen);
+  case KIND_NAMESPACE:
+    return set_namespace(field, layer, value, err, errlen);
+  case KIND_ORIGIN:
+    return set_origin(field, layer, value, err, errlen);
+  case KIND_COUNT:
+    return set_count(field, value, err, errlen);
+  case KIND_SECRET:
+    return set_secret(field, value, err, errlen);
   }
   return eddyd_fail(err, errlen, "unknown key '%s'", key);
 }
@@ -432,7 +604,50 @@ int eddyd_config_load_file(eddyd_config_t *c, const char *path, char *err,
   return rc;
 }
 
+size_t eddyd_config_namespaces(const eddyd_config_t *c,
+                               eddy_rt_namespace_t *table) {
+  eddy_rt_namespace_t *own = &table[0];
+  eddy_rt_namespace_init(own, EDDYD_NAMESPACE);
+  own->history_size = EDDYD_METRICS_HISTORY;
+  own->history_ttl_ms = EDDYD_METRICS_TTL_MS;
+  own->presence = 0;
+  own->join_leave = 0;
+  own->publish = 0;
+  for (int i = 0; i < c->namespaces.count; i++)
+    table[1 + i] = c->namespaces.list[i];
+  return 1 + (size_t)c->namespaces.count;
+}
+
+/* Two services on one address would fail at bind time with a bare
+ * EADDRINUSE; say which two instead. Port 0 never clashes. */
+static int same_address(const eddy_endpoint_t *a, const eddy_endpoint_t *b) {
+  if (a->kind != b->kind)
+    return 0;
+  if (a->kind == EDDY_ENDPOINT_UNIX)
+    return strcmp(a->path, b->path) == 0;
+  return a->port != 0 && a->port == b->port && strcmp(a->host, b->host) == 0;
+}
+
 int eddyd_config_validate(const eddyd_config_t *c, char *err, size_t errlen) {
+  const eddyd_endpoints_t *lists[] = {&c->http, &c->locks, &c->cache,
+                                      &c->publish};
+  const char *names[] = {"http", "locks", "cache", "publish"};
+  enum { NLISTS = 4 };
+  for (int s = 0; s < NLISTS; s++)
+    for (int i = 0; i < lists[s]->count; i++) {
+      eddy_endpoint_t a;
+      if (eddy_endpoint_parse_server(lists[s]->list[i], &a, NULL) != 0)
+        continue;
+      for (int t = s; t < NLISTS; t++)
+        for (int j = t == s ? i + 1 : 0; j < lists[t]->count; j++) {
+          eddy_endpoint_t b;
+          if (eddy_endpoint_parse_server(lists[t]->list[j], &b, NULL) == 0 &&
+              same_address(&a, &b))
+            return eddyd_fail(
+                err, errlen, "%s '%s' and %s '%s' are the same address",
+                names[s], lists[s]->list[i], names[t], lists[t]->list[j]);
+        }
+    }
   if (c->cache_max_item > c->cache_memory) {
     char a[32], b[32];
     eddyd_format_size(c->cache_max_item, a, sizeof(a));
@@ -447,9 +662,7 @@ int eddyd_config_validate(const eddyd_config_t *c, char *err, size_t errlen) {
   if (c->daemon) {
     /* A daemon works from "/", where a relative socket path would point
      * somewhere else than the operator meant. */
-    const eddyd_endpoints_t *lists[] = {&c->http, &c->locks, &c->cache};
-    const char *names[] = {"http", "locks", "cache"};
-    for (int s = 0; s < 3; s++)
+    for (int s = 0; s < NLISTS; s++)
       for (int i = 0; i < lists[s]->count; i++) {
         eddy_endpoint_t ep;
         if (eddy_endpoint_parse_server(lists[s]->list[i], &ep, NULL) == 0 &&
@@ -500,22 +713,58 @@ static void write_text(FILE *out, const char *key, const char *v) {
     fprintf(out, "%s = %s\n", key, v);
 }
 
+static void write_secret(FILE *out, const char *key, const char *v) {
+  /* Never print a secret: say only whether one is set. */
+  if (v[0] != '\0')
+    fprintf(out, "# %s = (set, not shown)\n", key);
+  else
+    fprintf(out, "# %s =\n", key);
+}
+
+/* The web and realtime settings. */
+static void write_web(const eddyd_config_t *c, FILE *out) {
+  char a[32], b[32], spec[EDDYD_NAMESPACE_SPEC_MAX];
+  eddy_rt_namespace_t table[EDDY_RT_MAX_NAMESPACES];
+  size_t n = eddyd_config_namespaces(c, table);
+  fprintf(out, "# realtime namespaces (the first is built in)\n");
+  for (size_t i = 0; i < n; i++) {
+    if (eddy_rt_namespace_format(&table[i], spec, sizeof(spec)) < 0)
+      snprintf(spec, sizeof(spec), "%.*s", EDDY_RT_NAMESPACE_MAX,
+               table[i].name);
+    fprintf(out, "%snamespace = %s\n", i == 0 ? "# " : "", spec);
+  }
+  if (c->namespaces.count == 0)
+    fprintf(out, "# (no namespace configured: channels without ':' get the "
+                 "default rules, others are refused)\n");
+  if (c->origins.count == 0)
+    fprintf(out, "origins = *\n");
+  for (int i = 0; i < c->origins.count; i++)
+    fprintf(out, "origins = %s\n", c->origins.list[i]);
+  write_secret(out, "api-token", c->api_token);
+  write_secret(out, "publish-token", c->publish_token);
+  write_secret(out, "realtime-secret", c->realtime_secret);
+  write_text(out, "web-root", c->web_root);
+  fprintf(out, "realtime-max-clients = %zu\n", c->realtime_max_clients);
+  eddyd_format_size(c->realtime_send_queue, a, sizeof(a));
+  eddyd_format_size(c->history_memory, b, sizeof(b));
+  fprintf(out, "realtime-send-queue = %s\n", a);
+  fprintf(out, "history-memory = %s\n", b);
+  fprintf(out, "sockjs = %s\n", c->sockjs ? "yes" : "no");
+  fprintf(out, "access-log = %s\n", c->access_log ? "yes" : "no");
+}
+
 void eddyd_config_write(const eddyd_config_t *c, FILE *out) {
   char a[32], b[32];
   eddyd_format_size(c->cache_memory, a, sizeof(a));
   eddyd_format_size(c->cache_max_item, b, sizeof(b));
   fprintf(out, "# eddyd effective configuration\n");
-  fprintf(out, "# http is reserved: the web service is not served yet\n");
   write_endpoints(out, "http", &c->http);
   write_endpoints(out, "locks", &c->locks);
   write_endpoints(out, "cache", &c->cache);
+  write_endpoints(out, "publish", &c->publish);
   fprintf(out, "cache-memory = %s\n", a);
   fprintf(out, "cache-max-item = %s\n", b);
-  /* Never print a secret: say only whether one is set. */
-  if (c->lock_admin_token[0] != '\0')
-    fprintf(out, "# lock-admin-token = (set, not shown)\n");
-  else
-    fprintf(out, "# lock-admin-token =\n");
+  write_secret(out, "lock-admin-token", c->lock_admin_token);
   fprintf(out, "log-level = %s\n", level_name(c->log_level));
   write_text(out, "logfile", c->logfile);
   fprintf(out, "syslog = %s\n", c->syslog ? "yes" : "no");
@@ -524,4 +773,5 @@ void eddyd_config_write(const eddyd_config_t *c, FILE *out) {
   write_text(out, "user", c->user);
   write_text(out, "group", c->group);
   fprintf(out, "stats-interval = %u\n", c->stats_interval);
+  write_web(c, out);
 }

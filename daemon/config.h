@@ -17,20 +17,41 @@
 #include <stdio.h>
 
 #include <eddy/log.h>
+#include <eddy/realtime.h>
 
 #define EDDYD_MAX_ENDPOINTS 8  /* per service */
 #define EDDYD_ENDPOINT_MAX 400 /* bytes in one endpoint string */
 #define EDDYD_PATH_MAX 1024    /* pidfile, logfile */
 #define EDDYD_NAME_MAX 64      /* user and group names */
-#define EDDYD_TOKEN_MAX 256    /* the lock admin token */
-#define EDDYD_ERR_MAX 512      /* room for any error message */
+#define EDDYD_TOKEN_MAX 256    /* tokens and the realtime secret */
+#define EDDYD_SECRET_MIN 16    /* bytes in a realtime secret, at least */
+#define EDDYD_MAX_ORIGINS 32   /* allowed browser origins */
+#define EDDYD_ORIGIN_MAX 256   /* bytes in one origin */
+/* Namespaces from the configuration; the hub's table also holds eddyd's
+ * own "eddy" namespace. */
+#define EDDYD_MAX_NAMESPACES (EDDY_RT_MAX_NAMESPACES - 1)
+#define EDDYD_NAMESPACE_SPEC_MAX 512 /* bytes in one namespace spec */
+/* The namespace configured by default: the live demo's (/demo). */
+#define EDDYD_DEFAULT_NAMESPACE "demo history=200 ttl=10m publish=yes"
+
+#define EDDYD_ERR_MAX 512            /* room for any error message */
 #define EDDYD_CONFIG_FILE_MAX (1024 * 1024)
 #define EDDYD_CONFIG_LINE_MAX 4096
 
-/* Defaults. HTTP's port is reserved for the web service of a later issue. */
+/* Defaults. */
 #define EDDYD_DEFAULT_HTTP "tcp:7700"
 #define EDDYD_DEFAULT_LOCKS "tcp:7701"
 #define EDDYD_DEFAULT_CACHE "tcp:7702"
+#define EDDYD_DEFAULT_PUBLISH "tcp:7703"
+#define EDDYD_DEFAULT_MAX_CLIENTS 100000u
+#define EDDYD_DEFAULT_SEND_QUEUE ((size_t)1024 * 1024)
+#define EDDYD_DEFAULT_HISTORY_MEMORY ((size_t)64 * 1024 * 1024)
+/* eddyd's own namespace: the dashboard's feed (eddy:metrics) keeps two
+ * minutes of one-second snapshots so a new page draws its graphs at once. */
+#define EDDYD_NAMESPACE "eddy"
+#define EDDYD_METRICS_CHANNEL "eddy:metrics"
+#define EDDYD_METRICS_HISTORY 120
+#define EDDYD_METRICS_TTL_MS ((uint64_t)5 * 60 * 1000)
 #define EDDYD_DEFAULT_CACHE_MEMORY ((size_t)64 * 1024 * 1024)
 #define EDDYD_DEFAULT_CACHE_MAX_ITEM ((size_t)1024 * 1024)
 #define EDDYD_DEFAULT_STATS_INTERVAL 60 /* seconds */
@@ -50,10 +71,27 @@ typedef struct eddyd_endpoints_s {
   char list[EDDYD_MAX_ENDPOINTS][EDDYD_ENDPOINT_MAX];
 } eddyd_endpoints_t;
 
+/* Namespaces from the configuration, in the order given. Like an endpoint
+ * list, a list given in a higher layer replaces the lower one. */
+typedef struct eddyd_namespaces_s {
+  int count;
+  eddyd_layer_t layer;
+  eddy_rt_namespace_t list[EDDYD_MAX_NAMESPACES];
+} eddyd_namespaces_t;
+
+/* Allowed browser origins (WebSocket and SockJS). count 0: any origin. */
+typedef struct eddyd_origins_s {
+  int count;
+  eddyd_layer_t layer;
+  int any; /* `*` was given in that layer */
+  char list[EDDYD_MAX_ORIGINS][EDDYD_ORIGIN_MAX];
+} eddyd_origins_t;
+
 typedef struct eddyd_config_s {
   eddyd_endpoints_t http;
   eddyd_endpoints_t locks;
   eddyd_endpoints_t cache;
+  eddyd_endpoints_t publish; /* the realtime hub's line protocol */
   size_t cache_memory;
   size_t cache_max_item;
   char lock_admin_token[EDDYD_TOKEN_MAX]; /* empty: reset is open */
@@ -65,6 +103,18 @@ typedef struct eddyd_config_s {
   char user[EDDYD_NAME_MAX];    /* empty: keep the current user */
   char group[EDDYD_NAME_MAX];
   unsigned stats_interval; /* seconds between debug stats lines; 0 = never */
+  /* The web and realtime services (on the http endpoints). */
+  eddyd_namespaces_t namespaces;
+  eddyd_origins_t origins;
+  char api_token[EDDYD_TOKEN_MAX];       /* /api bearer token; empty: open */
+  char publish_token[EDDYD_TOKEN_MAX];   /* line protocol AUTH; empty: open */
+  char realtime_secret[EDDYD_TOKEN_MAX]; /* connection tokens; empty: none */
+  char web_root[EDDYD_PATH_MAX];         /* empty: the embedded pages */
+  size_t realtime_max_clients;
+  size_t realtime_send_queue;
+  size_t history_memory;
+  int sockjs;
+  int access_log;
 } eddyd_config_t;
 
 /* Fills c with the defaults: every service on loopback, in-memory engines. */
@@ -92,6 +142,12 @@ int eddyd_config_parse_text(eddyd_config_t *c, const char *text, size_t len,
 /* Reads PATH (at most EDDYD_CONFIG_FILE_MAX bytes) and parses it. */
 int eddyd_config_load_file(eddyd_config_t *c, const char *path, char *err,
                            size_t errlen);
+
+/* Fills table (room for EDDY_RT_MAX_NAMESPACES) with the hub's namespaces:
+ * eddyd's own "eddy" namespace, then the configured ones. Returns the
+ * count. */
+size_t eddyd_config_namespaces(const eddyd_config_t *c,
+                               eddy_rt_namespace_t *table);
 
 /* Checks what single settings cannot: relations between them. */
 int eddyd_config_validate(const eddyd_config_t *c, char *err, size_t errlen);

@@ -1,17 +1,25 @@
 /* eddyd.c — the daemon's main: options, configuration, detaching, and the
  * wiring of libeddy's services. The services themselves are library modules
- * (eddy/locks.h, eddy/cache.h); nothing here knows their protocols.
+ * (eddy/locks.h, eddy/cache.h, and behind the HTTP port the ones web.c
+ * wires); nothing here knows their protocols.
  *
  * Start-up order matters:
  *   parse and check everything (exit 2 before touching the system) →
  *   detach (--daemon) → log sink → pidfile → bind every endpoint →
  *   drop privileges → announce → detach stdio and tell the caller "ready".
+ * The metrics registry comes before every service (they feed it) and goes
+ * after all of them.
  * Binding before the privilege drop lets eddyd take ports below 1024; the
  * pidfile comes first so a second eddyd is refused before it binds.
  */
 #include <eddy/cache.h>
-#include <eddy/eddy.h>
+#include <eddy/error.h>
 #include <eddy/locks.h>
+#include <eddy/log.h>
+#include <eddy/metrics.h>
+#include <eddy/reactor.h>
+#include <eddy/signal.h>
+#include <eddy/version.h>
 
 #include <errno.h>
 #include <inttypes.h>
@@ -19,20 +27,25 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/un.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "config.h"
 #include "options.h"
 #include "process.h"
+#include "web.h"
 
 enum { EXIT_OK = 0, EXIT_RUNTIME = 1, EXIT_USAGE = 2 };
 
 typedef struct daemon_s {
   const eddyd_config_t *cfg;
   eddy_reactor_t *r;
+  eddy_metrics_t *metrics;
   eddy_locks_t *locks;
   eddy_cache_t *cache;
+  eddyd_web_t *web;
+  eddyd_services_t svc; /* what the web service reaches */
   eddy_signal_t *sighup;
   eddy_signal_t *sigusr1;
   /* Watchers and listeners alone do not keep a loop alive when every
@@ -72,6 +85,7 @@ static void log_stats(daemon_t *d, eddy_log_level_t level) {
              s.total_connections, s.get_hits, s.get_misses, s.cmd_get,
              s.cmd_set, s.evictions, s.reclaimed);
   }
+  eddyd_web_log_stats(d->web, level);
 }
 
 static void stats_tick(eddy_looping_t *lc, uint64_t intervals) {
@@ -109,8 +123,35 @@ static void keepalive_cb(uv_async_t *h) {
 
 static void service_closed(void *arg) {
   daemon_t *d = arg;
-  if (--d->closing == 0)
-    eddy_log(EDDY_LOG_INFO, "services.closed", NULL);
+  if (--d->closing > 0)
+    return;
+  /* Every feeder is gone: the registry can go. */
+  eddy_metrics_free(d->metrics);
+  d->metrics = NULL;
+  eddy_log(EDDY_LOG_INFO, "services.closed", NULL);
+}
+
+/* The web side used the locks and the cache (its API); they close after
+ * it. */
+static void close_stores(daemon_t *d) {
+  d->svc.locks = NULL;
+  d->svc.cache = NULL;
+  if (d->locks != NULL) {
+    d->closing++;
+    eddy_locks_close(d->locks, service_closed, d);
+    d->locks = NULL;
+  }
+  if (d->cache != NULL) {
+    d->closing++;
+    eddy_cache_close(d->cache, service_closed, d);
+    d->cache = NULL;
+  }
+}
+
+static void web_closed(void *arg) {
+  daemon_t *d = arg;
+  close_stores(d);
+  service_closed(d); /* the web service's own count */
 }
 
 /* Closes everything eddyd opened; the loop then runs dry and returns. Used
@@ -123,16 +164,17 @@ static void begin_stop(daemon_t *d) {
   eddy_signal_close(d->sighup);
   eddy_signal_close(d->sigusr1);
   d->sighup = d->sigusr1 = NULL;
-  if (d->locks != NULL) {
+  /* Order: the HTTP port and the hub, then the stores they reach, then
+   * the registry every one of them feeds (service_closed). */
+  d->closing++; /* held until the stores are asked to close */
+  if (d->web != NULL) {
     d->closing++;
-    eddy_locks_close(d->locks, service_closed, d);
-    d->locks = NULL;
+    eddyd_web_close(d->web, web_closed, d);
+    d->web = NULL;
+  } else {
+    close_stores(d);
   }
-  if (d->cache != NULL) {
-    d->closing++;
-    eddy_cache_close(d->cache, service_closed, d);
-    d->cache = NULL;
-  }
+  service_closed(d);
   if (d->keepalive_open) {
     uv_close((uv_handle_t *)&d->keepalive, NULL);
     d->keepalive_open = 0;
@@ -150,16 +192,12 @@ static void on_stop_signal(void *arg) {
  * the path of a Unix socket). */
 static void announce(const char *service, const char *text,
                      eddy_listener_t *l) {
-  eddy_addr_t a;
-  char where[EDDY_ENDPOINT_PATH_MAX + 64] = "";
+  char where[EDDYD_ADDRESS_MAX];
   char q1[2 * EDDYD_ENDPOINT_MAX + 3], q2[2 * sizeof(where) + 3];
-  if (eddy_listener_address(l, &a) == 0) {
-    if (a.ss.ss_family == AF_UNIX)
-      snprintf(where, sizeof(where), "%s",
-               ((const struct sockaddr_un *)&a.ss)->sun_path);
-    else
-      eddy_addr_format(&a, where, sizeof(where));
-  }
+  eddyd_listener_where(l, where, sizeof(where));
+  /* A Unix socket is announced by its path alone, as before. */
+  if (strncmp(where, "unix:", 5) == 0)
+    memmove(where, where + 5, strlen(where + 5) + 1);
   eddy_log(EDDY_LOG_INFO, "ready", "service=%s endpoint=%s address=%s port=%d",
            service, eddy_log_quote(q1, sizeof(q1), text),
            eddy_log_quote(q2, sizeof(q2), where), eddy_listener_port(l));
@@ -180,6 +218,7 @@ static int start_locks(daemon_t *d) {
   eddy_locks_opts_init(&o);
   if (c->lock_admin_token[0] != '\0')
     o.admin_token = c->lock_admin_token;
+  o.metrics = d->metrics;
   int rc = eddy_locks_new(d->r, &o, &d->locks);
   if (rc != 0) {
     fprintf(stderr, "eddyd: locks: cannot start: %s\n", eddy_strerror(rc));
@@ -191,6 +230,9 @@ static int start_locks(daemon_t *d) {
     if (rc != 0)
       return listen_error("locks", c->locks.list[i], rc);
     announce("locks", c->locks.list[i], l);
+    eddyd_addresses_t *at = &d->svc.locks_at;
+    if (at->count < EDDYD_MAX_ENDPOINTS)
+      eddyd_listener_where(l, at->list[at->count++], sizeof(at->list[0]));
   }
   return 0;
 }
@@ -203,6 +245,7 @@ static int start_cache(daemon_t *d) {
   eddy_cache_opts_init(&o);
   o.memory_limit = c->cache_memory;
   o.max_item_size = c->cache_max_item;
+  o.metrics = d->metrics;
   int rc = eddy_cache_new(d->r, &o, &d->cache);
   if (rc != 0) {
     fprintf(stderr, "eddyd: cache: cannot start: %s\n", eddy_strerror(rc));
@@ -214,6 +257,26 @@ static int start_cache(daemon_t *d) {
     if (rc != 0)
       return listen_error("cache", c->cache.list[i], rc);
     announce("cache", c->cache.list[i], l);
+    eddyd_addresses_t *at = &d->svc.cache_at;
+    if (at->count < EDDYD_MAX_ENDPOINTS)
+      eddyd_listener_where(l, at->list[at->count++], sizeof(at->list[0]));
+  }
+  return 0;
+}
+
+static int start_web(daemon_t *d) {
+  char err[EDDYD_ERR_MAX];
+  eddyd_services_t *svc = &d->svc;
+  svc->r = d->r;
+  svc->cfg = d->cfg;
+  svc->metrics = d->metrics;
+  svc->locks = d->locks;
+  svc->cache = d->cache;
+  svc->started_unix = (int64_t)time(NULL);
+  svc->started_ms = eddy_reactor_now(d->r);
+  if (eddyd_web_start(svc, announce, &d->web, err, sizeof(err)) != 0) {
+    fprintf(stderr, "eddyd: %s\n", err);
+    return EXIT_RUNTIME;
   }
   return 0;
 }
@@ -286,10 +349,16 @@ static int run(const eddyd_config_t *c, const eddyd_identity_t *id,
     goto release;
   }
   status = open_handles(&d);
+  if (status == 0 && (rc = eddy_metrics_new(&d.metrics)) != 0) {
+    fprintf(stderr, "eddyd: cannot start: %s\n", eddy_strerror(rc));
+    status = EXIT_RUNTIME;
+  }
   if (status == 0)
     status = start_locks(&d);
   if (status == 0)
     status = start_cache(&d);
+  if (status == 0)
+    status = start_web(&d);
   if (status == 0 && id->change) {
     /* Files opened as root stay usable after the switch: the log must be
      * reopenable on SIGHUP, the pidfile removable at exit (if its
@@ -308,12 +377,6 @@ static int run(const eddyd_config_t *c, const eddyd_identity_t *id,
   if (status == 0 && geteuid() == 0)
     eddy_log(EDDY_LOG_WARN, "running_as_root",
              "advice=\"use --user to drop privileges after binding\"");
-  /* Someone who moved the reserved HTTP endpoint expects it to work: say
-   * plainly that it does not yet. */
-  if (status == 0 && c->http.count > 0 &&
-      (c->http.count > 1 || strcmp(c->http.list[0], EDDYD_DEFAULT_HTTP) != 0))
-    eddy_log(EDDY_LOG_WARN, "http.not_served",
-             "reason=\"the web service comes in a later release\"");
   fflush(stdout);
   if (status == 0 && status_fd >= 0 &&
       eddyd_daemon_detach(err, sizeof(err)) != 0) {
@@ -361,6 +424,21 @@ static int make_absolute(char *path, size_t size) {
   return 0;
 }
 
+/* A web root that is not a readable directory is a configuration mistake:
+ * reported before anything starts, with the configuration errors. */
+static int check_web_root(const char *path, char *err, size_t errlen) {
+  struct stat st;
+  if (path[0] == '\0')
+    return 0;
+  if (stat(path, &st) != 0)
+    return eddyd_fail(err, errlen, "web-root %s: %s", path, strerror(errno));
+  if (!S_ISDIR(st.st_mode))
+    return eddyd_fail(err, errlen, "web-root %s is not a directory", path);
+  if (access(path, R_OK | X_OK) != 0)
+    return eddyd_fail(err, errlen, "web-root %s: %s", path, strerror(errno));
+  return 0;
+}
+
 int main(int argc, char **argv) {
   /* A peer resetting a connection mid-write must cost that connection an
    * EPIPE, not the daemon its life. */
@@ -399,9 +477,15 @@ int main(int argc, char **argv) {
     return EXIT_USAGE;
   }
   if (make_absolute(cfg.logfile, sizeof(cfg.logfile)) != 0 ||
-      make_absolute(cfg.pidfile, sizeof(cfg.pidfile)) != 0) {
-    fprintf(stderr, "eddyd: cannot make the log or pid file path absolute\n");
+      make_absolute(cfg.pidfile, sizeof(cfg.pidfile)) != 0 ||
+      make_absolute(cfg.web_root, sizeof(cfg.web_root)) != 0) {
+    fprintf(stderr, "eddyd: cannot make the log, pid file or web root path "
+                    "absolute\n");
     return EXIT_RUNTIME;
+  }
+  if (check_web_root(cfg.web_root, err, sizeof(err)) != 0) {
+    fprintf(stderr, "eddyd: %s\n", err);
+    return EXIT_USAGE;
   }
   int status_fd = -1;
   if (cfg.daemon && eddyd_daemonize(&status_fd, err, sizeof(err)) != 0) {

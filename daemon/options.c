@@ -2,6 +2,7 @@
 #include "options.h"
 
 #include <string.h>
+#include <strings.h>
 
 /* Short flags and the long flag each stands for. */
 static const char *short_flag(char ch) {
@@ -16,6 +17,15 @@ static const char *short_flag(char ch) {
     return "version";
   }
   return NULL;
+}
+
+static int is_bool_word(const char *s) {
+  static const char *const words[] = {"yes", "no",  "true", "false",
+                                      "on",  "off", "1",    "0"};
+  for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++)
+    if (strcasecmp(s, words[i]) == 0)
+      return 1;
+  return 0;
 }
 
 static int add_setting(eddyd_options_t *o, eddyd_config_t *scratch,
@@ -121,8 +131,13 @@ int eddyd_options_parse(int argc, char **argv, eddyd_options_t *o, char *err,
                         name);
     const char *v = inline_value;
     if (kind == 0) {
+      /* --daemon alone means yes; --daemon=no and `--sockjs no` work too
+       * (eddyd takes no operands, so a yes/no word after a boolean flag
+       * can only be its value). */
+      if (v == NULL && i + 1 < argc && is_bool_word(argv[i + 1]))
+        v = argv[++i];
       if (v == NULL)
-        v = "yes"; /* --daemon alone; --daemon=no is allowed too */
+        v = "yes";
     } else if (v == NULL) {
       if (i + 1 >= argc)
         return eddyd_fail(err, errlen, "--%s needs a value", key);
@@ -147,28 +162,86 @@ int eddyd_options_apply(const eddyd_options_t *o, eddyd_config_t *c, char *err,
 }
 
 void eddyd_usage(FILE *out) {
+  /* Kept under 80 columns; docs/eddyd.md says the same at length. */
   static const char *const lines[] = {
       "usage: eddyd [OPTION]...",
       "",
-      "eddyd serves libeddy's services: named locks over a line protocol and a",
-      "memcached-compatible cache. With no options it runs every service on",
-      "loopback with in-memory engines, in the foreground, logging to stderr.",
-      "Each flag --KEY VALUE is also the configuration file's `KEY = VALUE`;",
-      "flags override the file.",
+      "eddyd serves libeddy's services: a web port with the real-time hub, its",
+      "JSON API, a dashboard, /metrics and /status; a publish line protocol "
+      "for",
+      "backends; named locks; a memcached-compatible cache. With no options "
+      "it",
+      "runs every service on loopback with in-memory engines, in the "
+      "foreground,",
+      "logging to stderr. Each flag --KEY VALUE is also the configuration "
+      "file's",
+      "`KEY = VALUE`; flags override the file.",
       "",
       "Services. ENDPOINT is tcp:PORT[:interface=ADDR][:backlog=N],",
       "tcp6:PORT[:interface=ADDR] or unix:PATH[:mode=0660]; tcp:0 picks a free",
       "port. Give a flag several times to listen on several endpoints, or "
       "`off`",
       "to switch the service off:",
+      "  --http ENDPOINT|off      the web port (default tcp:7700): / the "
+      "dashboard,",
+      "                           /demo, /eddy.js, /connect/websocket, "
+      "/sockjs,",
+      "                           /api, /metrics, /status",
+      "  --publish ENDPOINT|off   the hub's line protocol for backends "
+      "(default",
+      "                           tcp:7703): PUBLISH CHANNEL JSON",
       "  --locks ENDPOINT|off     the lock service (default tcp:7701)",
       "  --cache ENDPOINT|off     the memcached-protocol cache (default "
       "tcp:7702)",
-      "  --http ENDPOINT|off      reserved for the web service (default "
-      "tcp:7700):",
-      "                           accepted and checked, but NOT served yet; "
-      "the",
-      "                           HTTP service comes in a later release",
+      "",
+      "Real-time hub:",
+      "  --namespace SPEC         channel rules for the namespace before ':' "
+      "in a",
+      "                           channel name; repeat for several. SPEC is",
+      "                           NAME [history=N] [ttl=DURATION] "
+      "[presence=yes|no]",
+      "                           [join_leave=yes|no] [publish=yes|no]; NAME",
+      "                           `default` is for names without ':'. "
+      "Unlisted",
+      "                           namespaces are refused; `eddy` is eddyd's "
+      "own.",
+      "                           Default: demo history=200 ttl=10m "
+      "publish=yes",
+      "                           (the live demo at /demo); a list replaces "
+      "it.",
+      "  --realtime-secret SECRET clients must connect with a token signed "
+      "with",
+      "                           SECRET (16 bytes or more); POST /api/token "
+      "makes",
+      "                           them (default: none, anyone may connect)",
+      "  --origins ORIGIN|*       browser origins allowed to connect "
+      "(WebSocket,",
+      "                           SockJS), e.g. https://app.example.com; "
+      "repeat",
+      "                           for several (default *: any)",
+      "  --realtime-max-clients N connected clients at most (default 100000)",
+      "  --realtime-send-queue SIZE  bytes queued to one client; a slower "
+      "reader",
+      "                           is disconnected (4008) and may recover "
+      "(default",
+      "                           1M; 4K to 1G)",
+      "  --history-memory SIZE    memory for channel history, all channels",
+      "                           (default 64M; 64K to 1024G)",
+      "  --sockjs yes|no          serve SockJS under /sockjs (default yes)",
+      "",
+      "Web and access:",
+      "  --api-token TOKEN        /api needs `Authorization: Bearer TOKEN`",
+      "                           (default: none, /api is open)",
+      "  --publish-token TOKEN    the publish protocol needs `AUTH TOKEN` "
+      "first",
+      "                           (default: none)",
+      "  --lock-admin-token TOKEN the lock protocol's `reset` must present "
+      "TOKEN",
+      "                           (default: none, any client may reset)",
+      "  --web-root DIR           serve the pages from DIR instead of the "
+      "copies",
+      "                           built into eddyd (to work on them)",
+      "  --access-log yes|no      log one line per HTTP request (default no)",
       "",
       "Service limits. SIZE is bytes, or a number with K, M or G (powers of "
       "1024):",
@@ -178,9 +251,6 @@ void eddyd_usage(FILE *out) {
       "  --cache-max-item SIZE    largest cache value (default 1M; from 1K to "
       "1G,",
       "                           at most --cache-memory)",
-      "  --lock-admin-token TOKEN the lock protocol's `reset` must present "
-      "TOKEN",
-      "                           (default: none, any client may reset)",
       "",
       "Logging:",
       "  --log-level LEVEL        debug, info, warn, error or off (default "
@@ -204,7 +274,8 @@ void eddyd_usage(FILE *out) {
       "  --group GROUP            switch to GROUP after binding (default: "
       "USER's",
       "                           primary group)",
-      "Boolean flags also take =yes or =no (--daemon=no overrides the file).",
+      "Boolean flags alone mean yes; they also take a value, as =no or no",
+      "(--daemon=no, --sockjs no; either overrides the file).",
       "",
       "Other:",
       "  -c, --config PATH        read settings from PATH (none is read unless",
@@ -224,9 +295,14 @@ void eddyd_usage(FILE *out) {
       "configuration error.",
       "",
       "Examples:",
-      "  eddyd                                    every service on loopback",
-      "  eddyd --locks unix:/run/eddy/locks.sock --cache off",
-      "  eddyd --locks tcp:7701 --locks unix:/run/eddy/locks.sock",
+      "  eddyd                          every service on loopback; open",
+      "                                 http://127.0.0.1:7700/ for the "
+      "dashboard",
+      "  eddyd --namespace 'chat history=50 ttl=10m publish=yes' \\",
+      "        --realtime-secret \"$(head -c 24 /dev/urandom | base64)\"",
+      "  eddyd --http tcp:8080:interface=0.0.0.0 \\",
+      "        --origins https://app.example.com --api-token \"$API_TOKEN\"",
+      "  eddyd --locks unix:/run/eddy/locks.sock --cache off --publish off",
       "  eddyd --cache tcp:11211:interface=0.0.0.0 --cache-memory 1G",
       "  eddyd -d --pidfile /run/eddyd.pid --logfile /var/log/eddyd.log \\",
       "        --user eddy",

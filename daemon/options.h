@@ -13,7 +13,7 @@
 
 #include "config.h"
 
-#define EDDYD_MAX_SETTINGS 64 /* configuration flags on one command line */
+#define EDDYD_MAX_SETTINGS 256 /* configuration flags on one command line */
 
 typedef enum {
   EDDYD_ACTION_RUN = 0,

@@ -16,7 +16,6 @@ import pathlib
 import re
 import shutil
 import socket
-import subprocess
 import tempfile
 import time
 
@@ -141,23 +140,10 @@ def start_eddyd_unix(path, memory_mb=64):
     return srv
 
 
-_eddyd_flags = None
-
-
 def eddyd_flags():
-    """The switches that turn off every service but the cache, from the
-    daemon's own --help (the HTTP service arrives in a later issue)."""
-    global _eddyd_flags
-    if _eddyd_flags is None:
-        text = subprocess.run(
-            [str(eddyd_path()), "--help"], capture_output=True, text=True, timeout=30
-        )
-        help_text = text.stdout + text.stderr
-        flags = ["--locks", "off"]
-        if "--http" in help_text:
-            flags += ["--http", "off"]
-        _eddyd_flags = flags
-    return list(_eddyd_flags)
+    """The switches that turn off every service but the cache (none of them
+    may bind its fixed default port in a test)."""
+    return ["--locks", "off", "--http", "off", "--publish", "off"]
 
 
 def start_eddyd(memory_mb=64, max_item=None, extra=()):

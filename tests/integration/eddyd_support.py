@@ -17,6 +17,28 @@ import pytest
 
 from conftest import STOP_TIMEOUT, Process, built, finish_all, sanitizer_env
 
+# eddyd serves its web port (tcp:7700) and the publish protocol (tcp:7703) by
+# default. A test that does not name one of them gets it switched off, so no
+# test binds a fixed port; the flags come first, so a test's own flags and
+# their errors are unchanged, and they override a configuration file as any
+# flag does. --check-config, --help and --version runs are left as given:
+# they print the configuration or the usage.
+DEFAULT_OFF = ("--http", "--publish")
+AS_GIVEN = {"--check-config", "--help", "-h", "--version", "-V"}
+
+
+def with_web_off(args):
+    args = [str(a) for a in args]
+    names = {a.split("=", 1)[0] for a in args}
+    if names & AS_GIVEN:
+        return args
+    off = []
+    for flag in DEFAULT_OFF:
+        if flag not in names:
+            off += [flag, "off"]
+    return off + args
+
+
 READY = re.compile(r"\bevent=ready service=(\w+) endpoint=(\S+) address=(\S+) port=(\d+)")
 RUN_TIMEOUT = 30.0  # seconds for a short eddyd run (--help, bad flags, --daemon start)
 
@@ -29,7 +51,7 @@ class Eddyd(Process):
     """eddyd in the foreground, its stdout and stderr read by threads."""
 
     def __init__(self, args):
-        super().__init__("eddyd", [eddyd_path()] + list(args))
+        super().__init__("eddyd", [eddyd_path()] + with_web_off(args))
 
     def ready(self, count):
         """Waits for `count` ready lines; returns [(service, endpoint,
@@ -60,7 +82,7 @@ def run_eddyd(args, timeout=RUN_TIMEOUT, cwd=None, sanitizer_dir=None):
         env["ASAN_OPTIONS"] += f":log_path={sanitizer_dir}/asan"
         env["UBSAN_OPTIONS"] += f":log_path={sanitizer_dir}/ubsan"
     return subprocess.run(
-        [str(eddyd_path())] + [str(a) for a in args],
+        [str(eddyd_path())] + with_web_off(args),
         stdin=subprocess.DEVNULL,
         capture_output=True,
         text=True,

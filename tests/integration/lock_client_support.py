@@ -1,7 +1,7 @@
 """Helpers for the lock integration tests (test_locks.py): start a lock
 service, make Python clients, run the `eddy` tool.
 
-The service is the real eddyd (`--locks tcp:0 --cache off --http off`) when
+The service is the real eddyd (`--locks tcp:0 --cache off --http off --publish off`) when
 it is built, else the `lock-server` tool (the same library module, alone);
 EDDY_LOCK_TEST_SERVER=lock-server forces the latter. Either logs
 `event=ready ... port=N` once it listens.
@@ -29,7 +29,7 @@ def server_command(sock_path=None):
     eddyd = build_dir() / "daemon" / "eddyd"
     if eddyd.exists() and os.environ.get("EDDY_LOCK_TEST_SERVER") != "lock-server":
         unix = ["--locks", f"unix:{sock_path}"] if sock_path else []
-        return [str(eddyd), "--locks", "tcp:0", *unix, "--cache", "off", "--http", "off"]
+        return [str(eddyd), "--locks", "tcp:0", *unix, "--cache", "off", "--http", "off", "--publish", "off"]
     return [str(built("tools", "lock-server")), "tcp:0"] + ([f"unix:{sock_path}"] if sock_path else [])
 
 

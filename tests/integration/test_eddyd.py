@@ -172,13 +172,23 @@ def test_periodic_stats_at_debug_level(eddyd):
     d.wait_for(r"level=debug event=stats\.locks\b", timeout=10)
 
 
-def test_http_is_reserved_not_served(eddyd):
+def test_http_is_served_where_asked(eddyd):
     port = free_port()
-    d = eddyd("--http", f"tcp:{port}", "--locks", "off", "--cache", "off")
+    d = eddyd("--http", f"tcp:{port}", "--publish", "off", "--locks", "off", "--cache", "off")
+    (service, endpoint, address, got), = d.ready(1)
+    assert (service, endpoint, address, got) == ("http", f"tcp:{port}", f"127.0.0.1:{port}", port)
     d.started()
-    d.wait_for(r"\bevent=http\.not_served\b")
-    with pytest.raises(ConnectionRefusedError):
-        socket.create_connection(("127.0.0.1", port), timeout=5).close()
+    assert "http.not_served" not in d.stderr_text()
+    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    try:
+        s.sendall(b"GET /status HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        reply = b""
+        while chunk := s.recv(65536):
+            reply += chunk
+    finally:
+        s.close()
+    assert reply.startswith(b"HTTP/1.1 200 "), reply[:200]
+    assert d.stop() == 0
 
 
 # ---- Start-up errors --------------------------------------------------------
@@ -258,7 +268,7 @@ def test_help_and_version():
 def test_check_config_prints_the_effective_configuration(tmp_path):
     conf = tmp_path / "eddyd.conf"
     conf.write_text("# test\nlocks = tcp:0\ncache = off\ncache-memory = 8M\n"
-                    "lock-admin-token = secret\n")
+                    "lock-admin-token = hunter2\n")
     r = run_eddyd(["--config", conf, "--check-config", "--cache", "tcp:0",
                    "--log-level", "warn"])
     assert r.returncode == 0, r.stderr
@@ -268,7 +278,7 @@ def test_check_config_prints_the_effective_configuration(tmp_path):
     assert "cache-memory = 8M" in lines
     assert "log-level = warn" in lines
     assert "http = tcp:7700" in lines
-    assert "secret" not in r.stdout
+    assert "hunter2" not in r.stdout
     # What it prints is itself a valid configuration.
     again = tmp_path / "again.conf"
     again.write_text(r.stdout)

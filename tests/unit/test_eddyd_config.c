@@ -561,7 +561,7 @@ Test(eddyd_options, too_many_settings) {
     args[n++] = "info";
   }
   args[n] = NULL;
-  argv_fails(args, "too many options (at most 64)");
+  argv_fails(args, "too many options (at most 256)");
 }
 
 Test(eddyd_options, flags_override_the_file) {
@@ -598,15 +598,396 @@ Test(eddyd_options, help_names_every_option) {
   cr_assert_not_null(out);
   eddyd_usage(out);
   fclose(out);
-  const char *flags[] = {
-      "--locks",          "--cache",          "--http",
-      "--cache-memory",   "--cache-max-item", "--lock-admin-token",
-      "--log-level",      "--logfile",        "--syslog",
-      "--stats-interval", "--daemon",         "--pidfile",
-      "--user",           "--group",          "--config",
-      "--check-config",   "--version",        "--help",
-      "NOT served yet"};
+  const char *flags[] = {"--locks",
+                         "--cache",
+                         "--http",
+                         "--cache-memory",
+                         "--cache-max-item",
+                         "--lock-admin-token",
+                         "--log-level",
+                         "--logfile",
+                         "--syslog",
+                         "--stats-interval",
+                         "--daemon",
+                         "--pidfile",
+                         "--user",
+                         "--group",
+                         "--config",
+                         "--check-config",
+                         "--version",
+                         "--help",
+                         "--publish",
+                         "--namespace",
+                         "--api-token",
+                         "--publish-token",
+                         "--realtime-secret",
+                         "--web-root",
+                         "--origins",
+                         "--realtime-max-clients",
+                         "--realtime-send-queue",
+                         "--history-memory",
+                         "--sockjs",
+                         "--access-log",
+                         "/connect/websocket",
+                         "/metrics",
+                         "/status"};
   for (size_t i = 0; i < sizeof(flags) / sizeof(flags[0]); i++)
     cr_assert_not_null(strstr(text, flags[i]), "--help lacks %s", flags[i]);
   free(text);
+}
+
+/* ---- The web port and the real-time hub ---------------------------------- */
+
+Test(eddyd_config, web_defaults) {
+  cr_assert_eq(cfg.publish.count, 1);
+  cr_assert_str_eq(cfg.publish.list[0], "tcp:7703");
+  /* The live demo's namespace, until a configured list replaces it. */
+  cr_assert_eq(cfg.namespaces.count, 1);
+  cr_assert_str_eq(cfg.namespaces.list[0].name, "demo");
+  cr_assert_eq(cfg.namespaces.list[0].publish, 1);
+  cr_assert_eq(cfg.namespaces.list[0].history_size, 200);
+  cr_assert_eq(cfg.origins.count, 0);
+  cr_assert_str_eq(cfg.api_token, "");
+  cr_assert_str_eq(cfg.publish_token, "");
+  cr_assert_str_eq(cfg.realtime_secret, "");
+  cr_assert_str_eq(cfg.web_root, "");
+  cr_assert_eq(cfg.realtime_max_clients, 100000);
+  cr_assert_eq(cfg.realtime_send_queue, (size_t)1 << 20);
+  cr_assert_eq(cfg.history_memory, (size_t)64 << 20);
+  cr_assert_eq(cfg.sockjs, 1);
+  cr_assert_eq(cfg.access_log, 0);
+}
+
+Test(eddyd_config, publish_endpoints) {
+  set_ok("publish", "tcp:0");
+  set_ok("publish", "unix:/tmp/publish.sock");
+  cr_assert_eq(cfg.publish.count, 2);
+  set_fails("publish", "off", "'off' cannot be combined with endpoints");
+  eddyd_config_init(&cfg);
+  set_ok("publish", "off");
+  cr_assert_eq(cfg.publish.count, 0);
+  cr_assert_eq(cfg.publish.off, 1);
+  eddyd_config_init(&cfg);
+  set_fails("publish", "tcp:x",
+            "bad endpoint 'tcp:x': expected a port number (0-65535) (at byte "
+            "4)");
+}
+
+Test(eddyd_config, namespaces) {
+  set_ok("namespace", "chat history=50 publish=yes");
+  set_ok("namespace", "default");
+  cr_assert_eq(cfg.namespaces.count, 2);
+  cr_assert_str_eq(cfg.namespaces.list[0].name, "chat");
+  cr_assert_eq(cfg.namespaces.list[0].history_size, 50);
+  cr_assert_eq(cfg.namespaces.list[0].publish, 1);
+  cr_assert_str_eq(cfg.namespaces.list[1].name, "");
+  set_fails("namespace", "chat", "namespace 'chat' is given twice");
+  set_fails("namespace", "default presence=no",
+            "namespace 'default' is given twice");
+  set_fails("namespace", "eddy",
+            "the namespace 'eddy' is eddyd's own (its metrics feed) and "
+            "cannot be configured");
+  /* The spec's own errors come from eddy_rt_namespace_parse; eddyd names
+   * the spec around them. */
+  cr_assert_eq(eddyd_config_set(&cfg, EDDYD_LAYER_FLAGS, "namespace",
+                                "chat history=lots", err, sizeof(err)),
+               -1);
+  cr_assert(strncmp(err, "bad namespace 'chat history=lots': ", 35) == 0, "%s",
+            err);
+  cr_assert_gt(strlen(err), 35);
+  cr_assert_eq(eddyd_config_set(&cfg, EDDYD_LAYER_FLAGS, "namespace",
+                                "bad/name", err, sizeof(err)),
+               -1);
+  cr_assert(strncmp(err, "bad namespace 'bad/name': ", 26) == 0, "%s", err);
+  cr_assert_eq(cfg.namespaces.count, 2, "a refused spec changed the list");
+  char spec[EDDYD_NAMESPACE_SPEC_MAX + 8];
+  memset(spec, 'a', sizeof(spec) - 1);
+  spec[sizeof(spec) - 1] = '\0';
+  set_fails("namespace", spec, "namespace spec longer than 511 bytes");
+}
+
+Test(eddyd_config, namespace_list_is_replaced_by_a_higher_layer) {
+  cr_assert_eq(parse_text("namespace = a\nnamespace = b history=5\n"), 0, "%s",
+               err);
+  cr_assert_eq(cfg.namespaces.count, 2);
+  cr_assert_eq(cfg.namespaces.list[1].history_size, 5);
+  set_ok("namespace", "c");
+  cr_assert_eq(cfg.namespaces.count, 1);
+  cr_assert_str_eq(cfg.namespaces.list[0].name, "c");
+  set_ok("namespace", "a");
+  cr_assert_eq(cfg.namespaces.count, 2);
+}
+
+Test(eddyd_config, too_many_namespaces) {
+  char spec[32];
+  for (int i = 0; i < EDDYD_MAX_NAMESPACES; i++) {
+    snprintf(spec, sizeof(spec), "ns%d", i);
+    set_ok("namespace", spec);
+  }
+  set_fails("namespace", "one-more", "at most 63 namespaces");
+}
+
+Test(eddyd_config, the_hub_gets_eddyds_own_namespace_first) {
+  set_ok("namespace", "chat history=10 presence=yes publish=yes");
+  eddy_rt_namespace_t table[EDDY_RT_MAX_NAMESPACES];
+  cr_assert_eq(eddyd_config_namespaces(&cfg, table), 2);
+  cr_assert_str_eq(table[0].name, "eddy");
+  cr_assert_eq(table[0].history_size, 120);
+  cr_assert_eq(table[0].history_ttl_ms, 5 * 60 * 1000);
+  cr_assert_eq(table[0].presence, 0);
+  cr_assert_eq(table[0].join_leave, 0);
+  cr_assert_eq(table[0].publish, 0);
+  cr_assert_str_eq(table[1].name, "chat");
+  cr_assert_eq(table[1].history_size, 10);
+  cr_assert_eq(table[1].publish, 1);
+  eddyd_config_init(&cfg);
+  cr_assert_eq(eddyd_config_namespaces(&cfg, table), 2, "eddy, then demo");
+  cr_assert_str_eq(table[1].name, "demo");
+}
+
+Test(eddyd_config, origins) {
+  set_ok("origins", "https://app.example.com");
+  set_ok("origins", "http://localhost:8000");
+  set_ok("origins", "http://[::1]:7700");
+  set_ok("origins", "HTTP://127.0.0.1");
+  cr_assert_eq(cfg.origins.count, 4);
+  cr_assert_str_eq(cfg.origins.list[1], "http://localhost:8000");
+  set_fails("origins", "https://APP.example.com",
+            "origin 'https://APP.example.com' is given twice");
+  set_fails("origins", "*", "'*' cannot be combined with origins");
+  const char *bad[] = {
+      "example.com",     "https://a.com/",      "ftp://a.com",
+      "https://",        "https://a.com:99999", "https://a.com:",
+      "https://a b.com", "https://[::1",        "https://a.com/path"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char msg[EDDYD_ERR_MAX];
+    snprintf(msg, sizeof(msg),
+             "expected an origin such as https://app.example.com or "
+             "http://localhost:8000 (no path), or *, got '%s'",
+             bad[i]);
+    set_fails("origins", bad[i], msg);
+  }
+  eddyd_config_init(&cfg);
+  set_ok("origins", "*");
+  cr_assert_eq(cfg.origins.count, 0);
+  cr_assert_eq(cfg.origins.any, 1);
+  set_fails("origins", "https://a.com", "'*' cannot be combined with origins");
+}
+
+Test(eddyd_config, origins_are_limited_and_replaced_by_layer) {
+  char o[64];
+  for (int i = 0; i < EDDYD_MAX_ORIGINS; i++) {
+    snprintf(o, sizeof(o), "https://h%d.example.com", i);
+    set_ok("origins", o);
+  }
+  set_fails("origins", "https://more.example.com", "at most 32 origins");
+  char longo[EDDYD_ORIGIN_MAX + 16] = "https://";
+  memset(longo + 8, 'a', EDDYD_ORIGIN_MAX);
+  longo[EDDYD_ORIGIN_MAX + 8] = '\0';
+  set_fails("origins", longo, "origin longer than 255 bytes");
+  /* A file's list is replaced as a whole by the flags' list. */
+  eddyd_config_init(&cfg);
+  cr_assert_eq(parse_text("origins = https://a.com\norigins = https://b.com\n"),
+               0, "%s", err);
+  cr_assert_eq(cfg.origins.count, 2);
+  set_ok("origins", "*");
+  cr_assert_eq(cfg.origins.count, 0);
+}
+
+Test(eddyd_config, web_tokens_and_secret) {
+  set_ok("api-token", "s3cr3t-api");
+  set_ok("publish-token", "pub.token");
+  set_ok("realtime-secret", "0123456789abcdef");
+  cr_assert_str_eq(cfg.api_token, "s3cr3t-api");
+  cr_assert_str_eq(cfg.publish_token, "pub.token");
+  cr_assert_str_eq(cfg.realtime_secret, "0123456789abcdef");
+  set_fails("api-token", "two words",
+            "the token must be printable ASCII without spaces");
+  set_fails("publish-token", "", "expected a token, got an empty value");
+  set_fails("realtime-secret", "short",
+            "the secret must be at least 16 bytes (use a long random string)");
+  set_fails("realtime-secret", "0123456789abcdef ghi",
+            "the token must be printable ASCII without spaces");
+}
+
+Test(eddyd_config, realtime_limits) {
+  set_ok("realtime-max-clients", "500");
+  cr_assert_eq(cfg.realtime_max_clients, 500);
+  set_ok("realtime-max-clients", "10000000");
+  const char *bad[] = {"0", "-1", "many", "", "10000001", "99999999999999"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    char msg[EDDYD_ERR_MAX];
+    snprintf(msg, sizeof(msg), "expected a number from 1 to 10000000, got '%s'",
+             bad[i]);
+    set_fails("realtime-max-clients", bad[i], msg);
+  }
+  set_ok("realtime-send-queue", "256K");
+  cr_assert_eq(cfg.realtime_send_queue, (size_t)256 << 10);
+  set_fails("realtime-send-queue", "1K", "'1K' is out of range (4K to 1G)");
+  set_fails("realtime-send-queue", "2G", "'2G' is out of range (4K to 1G)");
+  set_ok("history-memory", "1G");
+  cr_assert_eq(cfg.history_memory, (size_t)1 << 30);
+  set_fails("history-memory", "1000", "'1000' is out of range (64K to 1024G)");
+  set_fails("history-memory", "lots",
+            "expected a size such as 64M (K, M, G), got 'lots'");
+}
+
+Test(eddyd_config, web_switches_and_root) {
+  set_ok("sockjs", "no");
+  cr_assert_eq(cfg.sockjs, 0);
+  set_ok("access-log", "yes");
+  cr_assert_eq(cfg.access_log, 1);
+  set_fails("sockjs", "maybe", "expected yes or no, got 'maybe'");
+  set_ok("web-root", "/srv/eddy/web");
+  cr_assert_str_eq(cfg.web_root, "/srv/eddy/web");
+  set_fails("web-root", "", "expected a path, got an empty value");
+  const char *name = NULL;
+  cr_assert_eq(eddyd_config_key_kind("sockjs", &name), 0);
+  cr_assert_eq(eddyd_config_key_kind("namespace", &name), 1);
+  cr_assert_str_eq(name, "namespace");
+  cr_assert_eq(eddyd_config_key_kind("origins", NULL), 1);
+}
+
+Test(eddyd_config, validate_finds_two_services_on_one_address) {
+  set_ok("publish", "tcp:7701");
+  cr_assert_eq(eddyd_config_validate(&cfg, err, sizeof(err)), -1);
+  cr_assert_str_eq(err, "locks 'tcp:7701' and publish 'tcp:7701' are the same "
+                        "address");
+  eddyd_config_init(&cfg);
+  set_ok("http", "unix:/tmp/x.sock");
+  set_ok("cache", "unix:/tmp/x.sock:mode=0600");
+  cr_assert_eq(eddyd_config_validate(&cfg, err, sizeof(err)), -1);
+  cr_assert_str_eq(err, "http 'unix:/tmp/x.sock' and cache "
+                        "'unix:/tmp/x.sock:mode=0600' are the same address");
+  /* Port 0 never clashes; other interfaces are other addresses. */
+  eddyd_config_init(&cfg);
+  set_ok("http", "tcp:0");
+  set_ok("locks", "tcp:0");
+  set_ok("cache", "tcp:0:interface=127.0.0.1");
+  set_ok("publish", "tcp:0");
+  set_ok("publish", "tcp:7701:interface=127.0.0.2");
+  cr_assert_eq(eddyd_config_validate(&cfg, err, sizeof(err)), 0, "%s", err);
+}
+
+Test(eddyd_config, validate_wants_absolute_publish_sockets_with_daemon) {
+  set_ok("daemon", "yes");
+  set_ok("publish", "unix:pub.sock");
+  cr_assert_eq(eddyd_config_validate(&cfg, err, sizeof(err)), -1);
+  cr_assert_str_eq(err, "publish: with daemon, the Unix socket path "
+                        "'pub.sock' must be absolute");
+}
+
+Test(eddyd_config, web_settings_read_back_the_same) {
+  set_ok("publish", "tcp:0");
+  set_ok("namespace", "chat history=7 ttl=30s presence=no publish=yes");
+  set_ok("namespace", "default history=0");
+  set_ok("origins", "https://a.example.com");
+  set_ok("api-token", "api-hunter2");
+  set_ok("publish-token", "pub-hunter2");
+  set_ok("realtime-secret", "secret-hunter2-long");
+  set_ok("web-root", "/srv/web");
+  set_ok("realtime-max-clients", "42");
+  set_ok("realtime-send-queue", "64K");
+  set_ok("history-memory", "2M");
+  set_ok("sockjs", "no");
+  set_ok("access-log", "yes");
+  char *text = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&text, &len);
+  cr_assert_not_null(out);
+  eddyd_config_write(&cfg, out);
+  fclose(out);
+  cr_assert_null(strstr(text, "hunter2"), "a secret leaked:\n%s", text);
+  cr_assert_not_null(strstr(text, "# api-token = (set, not shown)"));
+  cr_assert_not_null(strstr(text, "# publish-token = (set, not shown)"));
+  cr_assert_not_null(strstr(text, "# realtime-secret = (set, not shown)"));
+  cr_assert_not_null(strstr(text, "# namespace = eddy "), "%s", text);
+
+  eddyd_config_t back;
+  eddyd_config_init(&back);
+  cr_assert_eq(
+      eddyd_config_parse_text(&back, text, len, "out", err, sizeof(err)), 0,
+      "%s\n%s", err, text);
+  free(text);
+  cr_assert_eq(back.publish.count, 1);
+  cr_assert_str_eq(back.publish.list[0], "tcp:0");
+  cr_assert_eq(back.namespaces.count, 2);
+  cr_assert_str_eq(back.namespaces.list[0].name, "chat");
+  cr_assert_eq(back.namespaces.list[0].history_size, 7);
+  cr_assert_eq(back.namespaces.list[0].history_ttl_ms, 30000);
+  cr_assert_eq(back.namespaces.list[0].presence, 0);
+  cr_assert_eq(back.namespaces.list[0].publish, 1);
+  cr_assert_str_eq(back.namespaces.list[1].name, "");
+  cr_assert_eq(back.namespaces.list[1].history_size, 0);
+  cr_assert_eq(back.origins.count, 1);
+  cr_assert_str_eq(back.origins.list[0], "https://a.example.com");
+  cr_assert_str_eq(back.web_root, "/srv/web");
+  cr_assert_eq(back.realtime_max_clients, 42);
+  cr_assert_eq(back.realtime_send_queue, (size_t)64 << 10);
+  cr_assert_eq(back.history_memory, (size_t)2 << 20);
+  cr_assert_eq(back.sockjs, 0);
+  cr_assert_eq(back.access_log, 1);
+  /* Secrets are not written, so they do not come back. */
+  cr_assert_str_eq(back.api_token, "");
+}
+
+Test(eddyd_config, default_web_settings_read_back_the_same) {
+  char *text = NULL;
+  size_t len = 0;
+  FILE *out = open_memstream(&text, &len);
+  cr_assert_not_null(out);
+  eddyd_config_write(&cfg, out);
+  fclose(out);
+  cr_assert_not_null(strstr(text, "origins = *\n"), "%s", text);
+  cr_assert_not_null(strstr(text, "publish = tcp:7703\n"), "%s", text);
+  eddyd_config_t back;
+  eddyd_config_init(&back);
+  cr_assert_eq(
+      eddyd_config_parse_text(&back, text, len, "out", err, sizeof(err)), 0,
+      "%s\n%s", err, text);
+  free(text);
+  cr_assert_eq(back.namespaces.count, 1);
+  cr_assert_str_eq(back.namespaces.list[0].name, "demo");
+  cr_assert_eq(back.origins.count, 0);
+  cr_assert_eq(back.sockjs, 1);
+}
+
+Test(eddyd_options, web_flags) {
+  cr_assert_eq(
+      parse_argv(ARGS("--namespace", "chat publish=yes",
+                      "--namespace=news history=5", "--sockjs", "--origins",
+                      "https://a.com", "--publish", "off", "--access-log=yes")),
+      0, "%s", err);
+  cr_assert_eq(opts.nsettings, 6);
+  cr_assert_str_eq(opts.settings[2].key, "sockjs");
+  cr_assert_str_eq(opts.settings[2].value, "yes");
+  cr_assert_eq(eddyd_options_apply(&opts, &cfg, err, sizeof(err)), 0, "%s",
+               err);
+  cr_assert_eq(cfg.namespaces.count, 2);
+  cr_assert_str_eq(cfg.namespaces.list[1].name, "news");
+  cr_assert_eq(cfg.publish.count, 0);
+  cr_assert_eq(cfg.origins.count, 1);
+  /* A boolean flag takes a following yes/no word as its value. */
+  cr_assert_eq(parse_argv(ARGS("--sockjs", "no", "--access-log", "--daemon",
+                               "off", "--syslog", "TRUE")),
+               0, "%s", err);
+  cr_assert_eq(opts.nsettings, 4);
+  cr_assert_str_eq(opts.settings[0].value, "no");
+  cr_assert_str_eq(opts.settings[1].value, "yes");
+  cr_assert_str_eq(opts.settings[2].value, "off");
+  cr_assert_str_eq(opts.settings[3].value, "TRUE");
+  argv_fails(ARGS("--sockjs", "maybe"),
+             "unexpected argument 'maybe' (eddyd takes no operands)");
+  argv_fails(ARGS("--namespace", "eddy"),
+             "--namespace: the namespace 'eddy' is eddyd's own (its metrics "
+             "feed) and cannot be configured");
+  argv_fails(ARGS("--realtime-secret", "abc"),
+             "--realtime-secret: the secret must be at least 16 bytes (use a "
+             "long random string)");
+  argv_fails(ARGS("--origins", "localhost"),
+             "--origins: expected an origin such as https://app.example.com "
+             "or http://localhost:8000 (no path), or *, got 'localhost'");
+  argv_fails(ARGS("--realtime-max-clients", "0"),
+             "--realtime-max-clients: expected a number from 1 to 10000000, "
+             "got '0'");
 }
