@@ -176,6 +176,12 @@ typedef void (*eddy_http_close_cb)(eddy_http_request_t *req, int reason,
                                    void *arg);
 void eddy_http_on_close(eddy_http_request_t *req, eddy_http_close_cb cb,
                         void *arg);
+/* For long-lived responses (long polls, event streams): the client's EOF
+ * ends this request's connection — it is aborted and on_close is called —
+ * instead of counting as a half-close that still waits for the answer.
+ * Browsers and proxies close both directions when they give up, and a
+ * held response would otherwise only notice at its next write. */
+void eddy_http_close_on_eof(eddy_http_request_t *req);
 
 /* ---- The response ------------------------------------------------------
  * Set the status and headers, then either answer in one call

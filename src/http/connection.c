@@ -641,6 +641,12 @@ static int http_eof_received(eddy_protocol_t *p) {
   if (c->current == NULL && c->qlen == 0 && c->error_status == 0 &&
       c->out.len == 0)
     return 0;
+  if (c->current != NULL && c->current->close_on_eof) {
+    /* A held response whose client gave up: nobody will read it. */
+    c->closing = 1;
+    eddy_transport_abort_connection(c->t);
+    return 1;
+  }
   /* Answer what was asked (a half-closing client still reads), then close.
    * A partial request left behind is dropped. */
   c->eof_seen = 1;

@@ -361,6 +361,10 @@ void eddy_http_on_close(eddy_http_request_t *req, eddy_http_close_cb cb,
   req->close_arg = arg;
 }
 
+void eddy_http_close_on_eof(eddy_http_request_t *req) {
+  req->close_on_eof = 1;
+}
+
 int eddy_http_wants_upgrade(const eddy_http_request_t *req) {
   return req->upgrade;
 }

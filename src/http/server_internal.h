@@ -130,6 +130,7 @@ struct eddy_http_request_s {
   void *data;
   eddy_http_close_cb close_cb;
   void *close_arg;
+  int close_on_eof; /* eddy_http_close_on_eof */
   eddy_http_writable_cb writable_cb;
   void *writable_arg;
   uint64_t start_ns; /* uv_hrtime at dispatch, for the access log */

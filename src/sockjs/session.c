@@ -330,6 +330,10 @@ eddy__sj_recv_t *eddy__sj_http_recv_new(eddy_http_request_t *req,
   rv->req = req;
   rv->callback = callback;
   eddy_http_on_close(req, http_recv_lost, rv);
+  /* A browser that drops a poll or a stream closes its side: that ends
+   * the receiver now (the session closes with 1002), not at the next
+   * heartbeat. */
+  eddy_http_close_on_eof(req);
   return rv;
 }
 

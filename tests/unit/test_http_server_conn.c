@@ -245,6 +245,7 @@ typedef struct {
   eddy_http_request_t *held[64];
   int n;
   int writable_calls;
+  int lost; /* on_close calls */
 } hold_t;
 
 static void hold_handler(eddy_http_request_t *req, void *arg) {
@@ -484,6 +485,41 @@ Test(http_server_conn, half_close_still_answered) {
   cr_assert_eq(count(out(st), "200 OK"), 2, "%s", out(st));
   cr_assert(eddy_string_transport_write_shut(st));
   spin(r); /* EOF both ways: closed */
+  int stopped = 0;
+  eddy_http_server_close(s, 0, counted, &stopped);
+  spin(r);
+  cr_assert_eq(stopped, 1);
+  eddy_string_transport_free(st);
+  test_close_reactor(r);
+}
+
+static void held_lost(eddy_http_request_t *req, int reason, void *arg) {
+  (void)reason;
+  int *lost = arg;
+  (*lost)++;
+  eddy_http_finish(req);
+}
+
+static void long_poll_handler(eddy_http_request_t *req, void *arg) {
+  hold_t *h = arg;
+  h->held[h->n++] = req;
+  eddy_http_on_close(req, held_lost, &h->lost);
+  eddy_http_close_on_eof(req);
+}
+
+Test(http_server_conn, close_on_eof_ends_a_held_response) {
+  eddy_reactor_t *r = test_reactor(EDDY_REACTOR_FAKE_CLOCK);
+  hold_t h = {0};
+  eddy_http_server_t *s;
+  eddy_string_transport_t *st = serve_one(r, NULL, long_poll_handler, &h, &s);
+  const char in[] = "POST /poll HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n";
+  eddy_string_transport_feed(st, in, strlen(in));
+  cr_assert_eq(h.n, 1);
+  eddy_string_transport_feed_eof(st);
+  spin(r);
+  cr_assert(eddy_string_transport_abort_called(st),
+            "a client that gave up is not owed the answer");
+  cr_assert_eq(h.lost, 1, "on_close tells the handler at once");
   int stopped = 0;
   eddy_http_server_close(s, 0, counted, &stopped);
   spin(r);
