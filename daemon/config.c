@@ -37,7 +37,8 @@ typedef enum {
   KIND_NAMESPACE,
   KIND_ORIGIN,
   KIND_COUNT,
-  KIND_SECRET
+  KIND_SECRET,
+  KIND_URL
 } kind_t;
 
 typedef struct key_s {
@@ -74,6 +75,7 @@ static const keydef_t keys[] = {
     {"realtime-send-queue", KIND_SIZE, AT(realtime_send_queue)},
     {"history-memory", KIND_SIZE, AT(history_memory)},
     {"sockjs", KIND_BOOL, AT(sockjs)},
+    {"sockjs-client-url", KIND_URL, AT(sockjs_client_url)},
     {"access-log", KIND_BOOL, AT(access_log)},
 };
 
@@ -270,6 +272,22 @@ static int set_text(char *dst, size_t cap, const char *v, const char *what,
       return eddyd_fail(err, errlen, "%s contains a control character", what);
   memcpy(dst, v, len + 1);
   return 0;
+}
+
+/* A URL put in an HTML page's script tag: absolute http(s) or a path on
+ * this server, nothing that could leave the attribute. */
+static int set_url(char *dst, const char *v, char *err, size_t errlen) {
+  if (strncmp(v, "http://", 7) != 0 && strncmp(v, "https://", 8) != 0 &&
+      v[0] != '/')
+    return eddyd_fail(err, errlen,
+                      "expected an http:// or https:// URL or a path "
+                      "starting with '/', got '%s'",
+                      v);
+  if (strpbrk(v, "\"'<>\\ `") != NULL)
+    return eddyd_fail(err, errlen,
+                      "the URL may not contain quotes, '<', '>', '\\', "
+                      "'`' or spaces");
+  return set_text(dst, EDDYD_PATH_MAX, v, "a URL", err, errlen);
 }
 
 static int set_name(char *dst, const char *v, char *err, size_t errlen) {
@@ -490,6 +508,8 @@ int eddyd_config_set(eddyd_config_t *c, eddyd_layer_t layer, const char *key,
     return set_count(field, value, err, errlen);
   case KIND_SECRET:
     return set_secret(field, value, err, errlen);
+  case KIND_URL:
+    return set_url(field, value, err, errlen);
   }
   return eddyd_fail(err, errlen, "unknown key '%s'", key);
 }
@@ -744,6 +764,7 @@ static void write_web(const eddyd_config_t *c, FILE *out) {
   write_secret(out, "publish-token", c->publish_token);
   write_secret(out, "realtime-secret", c->realtime_secret);
   write_text(out, "web-root", c->web_root);
+  write_text(out, "sockjs-client-url", c->sockjs_client_url);
   fprintf(out, "realtime-max-clients = %zu\n", c->realtime_max_clients);
   eddyd_format_size(c->realtime_send_queue, a, sizeof(a));
   eddyd_format_size(c->history_memory, b, sizeof(b));

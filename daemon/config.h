@@ -110,6 +110,9 @@ typedef struct eddyd_config_s {
   char publish_token[EDDYD_TOKEN_MAX];   /* line protocol AUTH; empty: open */
   char realtime_secret[EDDYD_TOKEN_MAX]; /* connection tokens; empty: none */
   char web_root[EDDYD_PATH_MAX];         /* empty: the embedded pages */
+  /* Where SockJS's iframe page loads sockjs-client from; empty: the
+   * library's default (a CDN). */
+  char sockjs_client_url[EDDYD_PATH_MAX];
   size_t realtime_max_clients;
   size_t realtime_send_queue;
   size_t history_memory;

@@ -228,6 +228,11 @@ void eddyd_usage(FILE *out) {
       "  --history-memory SIZE    memory for channel history, all channels",
       "                           (default 64M; 64K to 1024G)",
       "  --sockjs yes|no          serve SockJS under /sockjs (default yes)",
+      "  --sockjs-client-url URL  where SockJS's iframe page loads "
+      "sockjs-client",
+      "                           (iframe transports only; default: the "
+      "jsDelivr",
+      "                           CDN, sockjs-client@1)",
       "",
       "Web and access:",
       "  --api-token TOKEN        /api needs `Authorization: Bearer TOKEN`",

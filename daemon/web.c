@@ -403,6 +403,8 @@ static int start_http(eddyd_web_t *w, eddyd_listening_cb listening, char *err,
     sc.max_queue = c->realtime_send_queue;
     sc.max_sessions = c->realtime_max_clients;
     sc.origins = c->origins.count > 0 ? w->origins : NULL;
+    if (c->sockjs_client_url[0] != '\0')
+      sc.client_url = c->sockjs_client_url;
     rc = eddy_sockjs_new(w->r, &sc, eddy_rt_sockjs_handlers(), w->hub,
                          &w->sockjs);
     if (rc != 0)

@@ -408,6 +408,13 @@ def test_sockjs_is_served_unless_switched_off(eddyd):
     c.close()
 
 
+def test_sockjs_iframe_loads_the_configured_client(eddyd):
+    d = start(eddyd, "--sockjs-client-url", "/static/sockjs.min.js")
+    status, hdrs, body = d.request("GET", "/sockjs/iframe.html")
+    assert status == 200, body
+    assert b'src="/static/sockjs.min.js"' in body, body
+
+
 def test_realtime_secret_requires_a_token(eddyd):
     d = start(eddyd, "--realtime-secret", "0123456789abcdef0123")
 

@@ -991,3 +991,21 @@ Test(eddyd_options, web_flags) {
              "--realtime-max-clients: expected a number from 1 to 10000000, "
              "got '0'");
 }
+
+Test(eddyd_config, sockjs_client_url) {
+  cr_assert_str_eq(cfg.sockjs_client_url, "", "the library's default");
+  set_ok("sockjs-client-url", "/static/sockjs.min.js");
+  cr_assert_str_eq(cfg.sockjs_client_url, "/static/sockjs.min.js");
+  set_ok("sockjs-client-url", "https://cdn.example.com/sockjs.min.js");
+  set_fails("sockjs-client-url", "javascript:alert(1)",
+            "expected an http:// or https:// URL or a path starting with "
+            "'/', got 'javascript:alert(1)'");
+  static const char *const bad[] = {"/x\"><script>", "/a b.js", "/q'.js"};
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    set_fails("sockjs-client-url", bad[i],
+              "the URL may not contain quotes, '<', '>', '\\', '`' or "
+              "spaces");
+  cr_assert_str_eq(cfg.sockjs_client_url,
+                   "https://cdn.example.com/sockjs.min.js",
+                   "a refused value changes nothing");
+}
