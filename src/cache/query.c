@@ -42,6 +42,7 @@ int eddy_cache_get(eddy_cache_t *c, const char *key, size_t nkey,
   if (v == NULL)
     return UV_ENOMEM;
   c->stats.get_hits++;
+  eddy_counter_inc(c->metrics.hits); /* the API's reads are hits too */
   memcpy(v, eddy__item_value(it), it->nbytes);
   v[it->nbytes] = '\0';
   it->fetched = 1;
@@ -71,6 +72,7 @@ int eddy_cache_set(eddy_cache_t *c, const char *key, size_t nkey,
     return UV_E2BIG;
   uint64_t now = now_of(c);
   c->stats.cmd_set++;
+  eddy_counter_inc(c->metrics.sets);
   eddy__cache_store_rc_t rc =
       eddy__cache_store(c, EDDY__MC_MODE_SET, key, nkey, flags, exptime,
                         len > 0 ? value : "", len, 0, 0, now, NULL);

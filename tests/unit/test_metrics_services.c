@@ -225,6 +225,16 @@ Test(metrics_services, cache_feeds_hits_misses_sets_and_evictions) {
   cr_assert_str_eq(reply(st), "RESET\r\n");
   cr_assert_eq(counter(m, "eddy_cache_get_hits_total", NULL), 3);
 
+  /* The C API (the HTTP API's path) counts like the protocol. */
+  cr_assert_eq(eddy_cache_set(c, "api", 3, "v", 1, 0, 0), 0);
+  eddy_cache_item_t it;
+  cr_assert_eq(eddy_cache_get(c, "api", 3, &it), 0);
+  eddy_cache_item_free(&it);
+  cr_assert_eq(eddy_cache_get(c, "gone", 4, &it), UV_ENOENT);
+  cr_assert_eq(counter(m, "eddy_cache_sets_total", NULL), 11);
+  cr_assert_eq(counter(m, "eddy_cache_get_hits_total", NULL), 4);
+  cr_assert_eq(counter(m, "eddy_cache_get_misses_total", NULL), 3);
+
   eddy_string_transport_disconnect(st, 0);
   spin(r);
   assert_sample(m, "eddy_cache_connections 0");
