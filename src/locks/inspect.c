@@ -83,7 +83,7 @@ typedef struct {
 static int list_one(eddy__lk_lock_t *l, void *arg) {
   list_ctx_t *x = arg;
   if (l->name_len < x->prefix_len ||
-      memcmp(l->name, x->prefix, x->prefix_len) != 0)
+      (x->prefix_len > 0 && memcmp(l->name, x->prefix, x->prefix_len) != 0))
     return 0;
   if (x->n == x->cap) {
     size_t cap = x->cap ? x->cap * 2 : 64;
@@ -109,25 +109,38 @@ static int by_name(const void *a, const void *b) {
   return x->name_len < y->name_len ? -1 : x->name_len > y->name_len;
 }
 
-int eddy__lk_format_list(eddy_buf_t *b, const eddy__lk_table_t *t,
-                         const char *prefix, size_t len, size_t max_shown) {
+int eddy__lk_sorted(const eddy__lk_table_t *t, const char *prefix, size_t len,
+                    const eddy__lk_lock_t ***found, size_t *n) {
   list_ctx_t x = {.prefix = prefix, .prefix_len = len};
   eddy__lk_each(t, list_one, &x);
   if (x.nomem) {
     free(x.found);
+    *found = NULL;
+    *n = 0;
     return UV_ENOMEM;
   }
   if (x.n > 1)
     qsort(x.found, x.n, sizeof(*x.found), by_name);
-  size_t shown = x.n < max_shown ? x.n : max_shown;
-  int rc = 0;
+  *found = x.found;
+  *n = x.n;
+  return 0;
+}
+
+int eddy__lk_format_list(eddy_buf_t *b, const eddy__lk_table_t *t,
+                         const char *prefix, size_t len, size_t max_shown) {
+  const eddy__lk_lock_t **found;
+  size_t total;
+  int rc = eddy__lk_sorted(t, prefix, len, &found, &total);
+  if (rc != 0)
+    return rc;
+  size_t shown = total < max_shown ? total : max_shown;
   for (size_t i = 0; i < shown && rc == 0; i++)
-    rc = lock_line(b, x.found[i]);
+    rc = lock_line(b, found[i]);
   if (rc == 0) {
-    rc = eddy_buf_printf(b, "OK %zu %zu\r\n", shown, x.n);
+    rc = eddy_buf_printf(b, "OK %zu %zu\r\n", shown, total);
     rc = rc < 0 ? rc : 0;
   }
-  free(x.found);
+  free(found);
   return rc;
 }
 

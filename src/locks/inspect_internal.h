@@ -21,5 +21,10 @@ int eddy__lk_format_inspect(eddy_buf_t *b, const eddy__lk_table_t *t,
 int eddy__lk_format_list(eddy_buf_t *b, const eddy__lk_table_t *t,
                          const char *prefix, size_t len, size_t max_shown);
 int eddy__lk_format_stats(eddy_buf_t *b, const eddy_locks_stats_t *s);
+/* The locks whose names start with prefix (len bytes; 0: all), sorted by
+ * name: *found is a malloc'd array of *n pointers into the table (valid
+ * until the table changes), freed by the caller. 0 or UV_ENOMEM. */
+int eddy__lk_sorted(const eddy__lk_table_t *t, const char *prefix, size_t len,
+                    const eddy__lk_lock_t ***found, size_t *n);
 
 #endif

@@ -5,6 +5,7 @@
 
 #include "eddy/error.h"
 #include "eddy/locks.h"
+#include "locks/inspect_internal.h"
 #include "locks/table_internal.h"
 
 #define LIST_DEFAULT 1000
@@ -111,43 +112,6 @@ int eddy_locks_inspect(eddy_locks_t *l, const char *name, size_t len,
   return 0;
 }
 
-typedef struct {
-  const char *prefix;
-  size_t prefix_len;
-  const eddy__lk_lock_t **found;
-  size_t n, cap;
-  int nomem;
-} list_ctx_t;
-
-static int collect(eddy__lk_lock_t *lk, void *arg) {
-  list_ctx_t *x = arg;
-  if (lk->name_len < x->prefix_len ||
-      (x->prefix_len > 0 && memcmp(lk->name, x->prefix, x->prefix_len) != 0))
-    return 0;
-  if (x->n == x->cap) {
-    size_t cap = x->cap ? x->cap * 2 : 64;
-    const eddy__lk_lock_t **p = realloc(x->found, cap * sizeof(*p));
-    if (p == NULL) {
-      x->nomem = 1;
-      return 1;
-    }
-    x->found = p;
-    x->cap = cap;
-  }
-  x->found[x->n++] = lk;
-  return 0;
-}
-
-static int by_name(const void *a, const void *b) {
-  const eddy__lk_lock_t *x = *(const eddy__lk_lock_t *const *)a;
-  const eddy__lk_lock_t *y = *(const eddy__lk_lock_t *const *)b;
-  size_t n = x->name_len < y->name_len ? x->name_len : y->name_len;
-  int d = memcmp(x->name, y->name, n);
-  if (d != 0)
-    return d;
-  return x->name_len < y->name_len ? -1 : x->name_len > y->name_len;
-}
-
 int eddy_locks_list(eddy_locks_t *l, const char *prefix, size_t len,
                     size_t limit, eddy_locks_entry_t **out, size_t *count,
                     int *truncated) {
@@ -160,31 +124,28 @@ int eddy_locks_list(eddy_locks_t *l, const char *prefix, size_t len,
   if (limit == 0)
     limit = LIST_DEFAULT;
   /* Sorted over every match, so a truncated listing is the first names. */
-  list_ctx_t x = {.prefix = prefix, .prefix_len = len};
-  eddy__lk_each(t, collect, &x);
-  if (x.nomem) {
-    free(x.found);
-    return UV_ENOMEM;
-  }
-  if (x.n > 1)
-    qsort(x.found, x.n, sizeof(*x.found), by_name);
-  size_t n = x.n < limit ? x.n : limit;
+  const eddy__lk_lock_t **found;
+  size_t total;
+  int rc = eddy__lk_sorted(t, prefix, len, &found, &total);
+  if (rc != 0)
+    return rc;
+  size_t n = total < limit ? total : limit;
   eddy_locks_entry_t *arr = calloc(n > 0 ? n : 1, sizeof(*arr));
   if (arr == NULL) {
-    free(x.found);
+    free(found);
     return UV_ENOMEM;
   }
   uint64_t now = eddy_reactor_now(t->reactor);
   for (size_t i = 0; i < n; i++) {
-    if (fill(&arr[i], x.found[i], NULL, 0, now, 0) != 0) {
-      free(x.found);
+    if (fill(&arr[i], found[i], NULL, 0, now, 0) != 0) {
+      free(found);
       eddy_locks_entries_free(arr, i + 1);
       return UV_ENOMEM;
     }
   }
-  free(x.found);
+  free(found);
   *out = arr;
   *count = n;
-  *truncated = x.n > n;
+  *truncated = total > n;
   return 0;
 }
