@@ -152,8 +152,8 @@ typedef struct {
 } eddy_rt_conn_ops_t;
 
 /* transport names the transport in logs, metrics and presence ("sockjs").
- * peer may be NULL. Returns 0, UV_EBUSY (max_clients, or the hub is
- * closing) or UV_ENOMEM; ops is referenced, not copied (keep it static).
+ * peer may be NULL. Returns 0, UV_EBUSY (max_clients), UV_ESHUTDOWN (the
+ * hub is closing) or UV_ENOMEM; ops is referenced, not copied (keep it static).
  * The hub may call ops->close from inside any call it makes, and the
  * transport may call eddy_rt_detach from inside ops->send or ops->close. */
 int eddy_rt_attach(eddy_rt_t *hub, const char *transport,
@@ -206,7 +206,8 @@ typedef struct {
   uint64_t subscriptions;
   uint64_t published_total;
   uint64_t delivered_total;
-  uint64_t dropped_slow_total; /* closed with 4008 */
+  uint64_t dropped_slow_total; /* closed as too slow: 4008, or 1008 from
+                                * the WebSocket connection's own cap */
   uint64_t history_bytes;
 } eddy_rt_stats_t;
 void eddy_rt_stats(const eddy_rt_t *hub, eddy_rt_stats_t *out);

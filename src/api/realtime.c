@@ -9,6 +9,7 @@
 #include "eddy/error.h"
 #include "eddy/http_form.h"
 #include "realtime/lines_internal.h"
+#include "realtime/rt_internal.h"
 
 /* The hub enters here: the API must be usable and the hub on. */
 static eddy_api_t *enter_hub(eddy_http_request_t *req, void *arg) {
@@ -121,19 +122,18 @@ void eddy__api_broadcast(eddy_http_request_t *req, void *arg) {
     json_decref(body);
     return;
   }
-  json_t *results = json_array();
   size_t len = strlen(text);
-  int rc = results != NULL ? 0 : UV_ENOMEM;
+  /* Data that is too large fails for every channel alike: checked once,
+   * one answer for the whole request. */
+  int rc = eddy__rt_data_check(api->hub, text, len);
+  json_t *results = rc == 0 ? json_array() : NULL;
+  if (rc == 0 && results == NULL)
+    rc = UV_ENOMEM;
   for (size_t i = 0; rc == 0 && i < json_array_size(chans); i++) {
     const char *ch = json_string_value(json_array_get(chans, i));
     eddy_rt_published_t res;
-    int prc = eddy_rt_publish(api->hub, ch, text, len, &res);
-    /* Data that is not JSON or too large fails for every channel alike:
-     * one answer for the whole request says it better. */
-    if (prc == EDDY_EPARSE || prc == UV_E2BIG) {
-      rc = prc;
-      break;
-    }
+    int prc =
+        eddy__rt_publish_checked(api->hub, ch, strlen(ch), text, len, &res);
     json_t *one;
     if (prc == 0) {
       one = published_json(ch, &res);

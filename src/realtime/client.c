@@ -37,10 +37,19 @@ void eddy__rt_client_start(eddy_rt_client_t *c) {
                    connect_timeout);
 }
 
+/* A reply (history, presence) is at most EDDY__RT_REPLY_MAX: asking for
+ * more is refused (413) instead of being built without bound. */
+static void reply_init(const eddy_rt_client_t *c, eddy_buf_t *b) {
+  (void)c;
+  eddy_buf_init(b, EDDY__RT_REPLY_MAX);
+}
+
 static void send_buf(eddy_rt_client_t *c, eddy_buf_t *b, int rc,
                      const char *id) {
   if (rc == 0)
     eddy__rt_client_send(c, b->data, b->len);
+  else if (rc == UV_ENOBUFS)
+    eddy__rt_client_error(c, id, 413, "reply too large: ask for less");
   else
     eddy__rt_client_error(c, id, 503, "out of memory");
   eddy_buf_free(b);
@@ -158,6 +167,31 @@ static void expire(eddy_rt_t *hub, eddy__rt_channel_t *ch) {
     eddy__rt_channel_unlist(hub, ch);
 }
 
+static int subscribed_reply(eddy_buf_t *b, const eddy__rt_msg_t *m,
+                            const eddy__rt_channel_t *ch, uint32_t from,
+                            int recovered, const char *reason) {
+  const eddy__rt_history_t *h = &ch->history;
+  int rc =
+      eddy_buf_printf(b,
+                      "{\"op\":\"subscribed\",\"id\":%s,\"channel\":\"%s\","
+                      "\"epoch\":\"%s\",\"offset\":%llu,\"publications\":[",
+                      m->id, ch->name, h->epoch, (unsigned long long)h->last);
+  if (rc == 0)
+    rc = eddy__rt_history_append(h, from, h->count - from, b);
+  if (rc == 0)
+    rc = eddy_buf_append(b, "]", 1);
+  if (rc == 0 && m->has_recover)
+    rc = eddy_buf_printf(b, ",\"recovered\":%s", recovered ? "true" : "false");
+  if (rc == 0 && reason != NULL) {
+    rc = eddy_buf_append_str(b, ",\"reason\":");
+    if (rc == 0)
+      rc = eddy__rt_json_str(b, reason, strlen(reason));
+  }
+  if (rc == 0)
+    rc = eddy_buf_append(b, "}", 1);
+  return rc;
+}
+
 static void do_subscribe(eddy_rt_client_t *c, eddy__rt_msg_t *m) {
   eddy_rt_t *hub = c->hub;
   const eddy_rt_namespace_t *ns = ns_or_error(c, m);
@@ -193,25 +227,20 @@ static void do_subscribe(eddy_rt_client_t *c, eddy__rt_msg_t *m) {
   if (m->has_recover && !recovered)
     from = h->count; /* never a partial replay */
   eddy_buf_t b;
-  eddy_buf_init(&b, EDDY_BUF_UNLIMITED);
-  int rc =
-      eddy_buf_printf(&b,
-                      "{\"op\":\"subscribed\",\"id\":%s,\"channel\":\"%s\","
-                      "\"epoch\":\"%s\",\"offset\":%llu,\"publications\":[",
-                      m->id, ch->name, h->epoch, (unsigned long long)h->last);
-  if (rc == 0)
-    rc = eddy__rt_history_append(h, from, h->count - from, &b);
-  if (rc == 0)
-    rc = eddy_buf_append(&b, "]", 1);
-  if (rc == 0 && m->has_recover)
-    rc = eddy_buf_printf(&b, ",\"recovered\":%s", recovered ? "true" : "false");
-  if (rc == 0 && reason != NULL) {
-    rc = eddy_buf_append_str(&b, ",\"reason\":");
-    if (rc == 0)
-      rc = eddy__rt_json_str(&b, reason, strlen(reason));
+  reply_init(c, &b);
+  int rc = subscribed_reply(&b, m, ch, from, recovered, reason);
+  if (rc == UV_ENOBUFS && m->has_recover) {
+    /* More missed publications than one reply may carry: the client is
+     * told plainly, as for any recovery that cannot be whole. */
+    eddy_buf_clear(&b);
+    rc = subscribed_reply(&b, m, ch, h->count, 0,
+                          "too many missed publications to replay");
+  } else if (rc == UV_ENOBUFS) {
+    eddy__rt_unsubscribe_slot(c, eddy__rt_client_slot(c, ch));
+    send_buf(c, &b, rc, m->id);
+    eddy__rt_channel_maybe_free(hub, ch);
+    return;
   }
-  if (rc == 0)
-    rc = eddy_buf_append(&b, "}", 1);
   send_buf(c, &b, rc, m->id);
   eddy__rt_presence_event(hub, ch, c, 1);
 }
@@ -293,7 +322,7 @@ static void do_presence(eddy_rt_client_t *c, eddy__rt_msg_t *m) {
   eddy__rt_channel_t *ch =
       eddy__rt_channel_find(c->hub, m->channel, m->channel_len);
   eddy_buf_t b;
-  eddy_buf_init(&b, EDDY_BUF_UNLIMITED);
+  reply_init(c, &b);
   int rc = eddy_buf_printf(
       &b,
       "{\"op\":\"presence\",\"id\":%s,\"channel\":\"%s\",\"clients\":", m->id,
@@ -310,7 +339,7 @@ static void do_history(eddy_rt_client_t *c, eddy__rt_msg_t *m) {
   if (ns_or_error(c, m) == NULL)
     return;
   eddy_buf_t b;
-  eddy_buf_init(&b, EDDY_BUF_UNLIMITED);
+  reply_init(c, &b);
   int rc = eddy_buf_printf(&b, "{\"op\":\"history\",\"id\":%s,", m->id);
   if (rc == 0)
     rc = eddy__rt_history_body(c->hub, m->channel, m->channel_len, m->since,

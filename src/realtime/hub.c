@@ -223,7 +223,9 @@ static eddy_gauge_t *clients_gauge(eddy_rt_t *hub, const char *transport) {
 
 int eddy__rt_client_new(eddy_rt_t *hub, const char *transport,
                         eddy_rt_client_t **out) {
-  if (hub->closing || hub->nclients >= hub->o.max_clients)
+  if (hub->closing)
+    return UV_ESHUTDOWN;
+  if (hub->nclients >= hub->o.max_clients)
     return UV_EBUSY;
   if (hub->nclients == hub->capclients) {
     size_t ncap = hub->capclients == 0 ? 16 : hub->capclients * 2;
@@ -323,6 +325,8 @@ static int transmit(eddy_rt_client_t *c, eddy_ws_message_t *m, const char *text,
 /* The reader is too slow: tell it why if its queue has room for that, and
  * close it; it can recover its channels on reconnect. */
 static void drop_slow(eddy_rt_client_t *c) {
+  /* Read before the send below: a transport may detach inside it. */
+  size_t q = queued(c);
   char text[96];
   eddy_buf_t b;
   eddy_buf_init(&b, sizeof(text));
@@ -336,7 +340,7 @@ static void drop_slow(eddy_rt_client_t *c) {
   eddy_buf_free(&b);
   eddy_log(EDDY_LOG_INFO, "realtime.slow_client",
            "client=%llu transport=%s queued=%zu", (unsigned long long)c->id,
-           c->transport, queued(c));
+           c->transport, q);
   eddy__rt_hub_dropped(c->hub);
   eddy__rt_client_close(c, EDDY_RT_CLOSE_SLOW, "send queue full");
 }

@@ -308,18 +308,24 @@ static void do_broadcast(conn_t *c, const eddy__rt_line_t *l) {
   int first_err = 0;
   const char *bad = NULL;
   size_t bad_len = 0;
+  /* Data that is not JSON or too large fails everywhere alike: checked
+   * once, before any channel. */
+  int drc = eddy__rt_data_check(c->svc->hub, l->data, l->data_len);
+  if (drc != 0) {
+    unsigned code = publish_error(drc, &msg);
+    replyf(c, "ERR %u %s\n", code, msg);
+    return;
+  }
   while (eddy__rt_line_next_channel(l, &pos, &name, &len)) {
     eddy_rt_published_t res;
-    int rc = publish_one(c, name, len, l, &res);
+    int rc = eddy__rt_publish_checked(c->svc->hub, name, len, l->data,
+                                      l->data_len, &res);
     if (rc == 0) {
       ok++;
     } else if (first_err == 0) {
       first_err = rc;
       bad = name;
       bad_len = len;
-      /* Data that is not JSON or too large fails everywhere alike. */
-      if (rc == EDDY_EPARSE || rc == UV_E2BIG)
-        break;
     }
   }
   if (first_err == 0) {

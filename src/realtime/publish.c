@@ -87,16 +87,7 @@ int eddy__rt_publish(eddy_rt_t *hub, eddy__rt_channel_t *ch, const char *data,
   return 0;
 }
 
-int eddy_rt_publish(eddy_rt_t *hub, const char *channel, const char *data,
-                    size_t len, eddy_rt_published_t *out) {
-  if (hub == NULL || channel == NULL || data == NULL)
-    return UV_EINVAL;
-  size_t chlen = strlen(channel);
-  if (!eddy__rt_channel_valid(channel, chlen))
-    return UV_EINVAL;
-  const eddy_rt_namespace_t *ns = eddy__rt_namespace_of(hub, channel, chlen);
-  if (ns == NULL)
-    return UV_ENOENT;
+int eddy__rt_data_check(const eddy_rt_t *hub, const char *data, size_t len) {
   if (len > hub->o.max_publication)
     return UV_E2BIG;
   /* Validated once here; delivered as the text given. */
@@ -105,6 +96,22 @@ int eddy_rt_publish(eddy_rt_t *hub, const char *channel, const char *data,
   if (v == NULL)
     return EDDY_EPARSE;
   json_decref(v);
+  return 0;
+}
+
+static int publish_named(eddy_rt_t *hub, const char *channel, size_t chlen,
+                         const char *data, size_t len, int checked,
+                         eddy_rt_published_t *out) {
+  if (!eddy__rt_channel_valid(channel, chlen))
+    return UV_EINVAL;
+  const eddy_rt_namespace_t *ns = eddy__rt_namespace_of(hub, channel, chlen);
+  if (ns == NULL)
+    return UV_ENOENT;
+  if (!checked) {
+    int crc = eddy__rt_data_check(hub, data, len);
+    if (crc != 0)
+      return crc;
+  }
   int rc;
   eddy__rt_channel_t *ch = eddy__rt_channel_get(hub, channel, chlen, ns, &rc);
   if (ch == NULL)
@@ -114,4 +121,17 @@ int eddy_rt_publish(eddy_rt_t *hub, const char *channel, const char *data,
   hub->busy--;
   eddy__rt_hub_settle(hub);
   return rc;
+}
+
+int eddy_rt_publish(eddy_rt_t *hub, const char *channel, const char *data,
+                    size_t len, eddy_rt_published_t *out) {
+  if (hub == NULL || channel == NULL || data == NULL)
+    return UV_EINVAL;
+  return publish_named(hub, channel, strlen(channel), data, len, 0, out);
+}
+
+int eddy__rt_publish_checked(eddy_rt_t *hub, const char *channel,
+                             size_t chlen, const char *data, size_t len,
+                             eddy_rt_published_t *out) {
+  return publish_named(hub, channel, chlen, data, len, 1, out);
 }

@@ -291,6 +291,19 @@ size_t eddy__rt_deliver(eddy_rt_t *hub, eddy__rt_channel_t *ch,
  * channel ch from client `from` (may be NULL): the common path of client
  * and backend publishes. ch is freed before it returns when nothing keeps
  * it (no subscriber, no history). 0, UV_ENOMEM. */
+/* The largest reply (history, presence) the hub builds; larger requests
+ * get 413. The WebSocket queue has room for one such reply above
+ * max_send_queue (ws.c), so a reply never trips the connection's own cap. */
+#define EDDY__RT_REPLY_MAX ((size_t)8u * 1024u * 1024u)
+
+/* Whether data may be published: at most max_publication bytes of one
+ * JSON value. 0, UV_E2BIG or EDDY_EPARSE. */
+int eddy__rt_data_check(const eddy_rt_t *hub, const char *data, size_t len);
+/* eddy_rt_publish for data eddy__rt_data_check already passed (a
+ * broadcast checks once for all its channels); the channel is checked. */
+int eddy__rt_publish_checked(eddy_rt_t *hub, const char *channel,
+                             size_t chlen, const char *data, size_t len,
+                             eddy_rt_published_t *out);
 int eddy__rt_publish(eddy_rt_t *hub, eddy__rt_channel_t *ch, const char *data,
                      size_t dlen, const eddy_rt_client_t *from,
                      eddy_rt_published_t *out);

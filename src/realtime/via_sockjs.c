@@ -34,9 +34,14 @@ static void on_open(eddy_sockjs_session_t *s, void *hub) {
   eddy_rt_client_t *c = NULL;
   int rc = eddy_rt_attach(hub, "sockjs", &ops, s, has_peer ? &peer : NULL, &c);
   if (rc != 0) {
-    eddy_sockjs_close_session(s, EDDY_RT_CLOSE_LIMIT,
-                              rc == UV_EBUSY ? "too many clients"
-                                             : "out of memory");
+    /* The session is already open (SockJS has no refusal before "o"):
+     * the close frame says why. */
+    if (rc == UV_ESHUTDOWN)
+      eddy_sockjs_close_session(s, EDDY_RT_CLOSE_SHUTDOWN, "server stopping");
+    else
+      eddy_sockjs_close_session(s, EDDY_RT_CLOSE_LIMIT,
+                                rc == UV_EBUSY ? "too many clients"
+                                               : "out of memory");
     return;
   }
   eddy_sockjs_set_data(s, c);

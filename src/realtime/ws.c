@@ -9,8 +9,8 @@
 
 #include "realtime/rt_internal.h"
 
-/* Room above max_send_queue: one large reply (history) plus the close. */
-#define WS_QUEUE_EXTRA ((size_t)16u * 1024u * 1024u)
+/* Room above max_send_queue: one largest reply plus the close. */
+#define WS_QUEUE_EXTRA (2 * EDDY__RT_REPLY_MAX)
 
 static void on_open(eddy_ws_t *ws, void *arg) {
   (void)ws;
@@ -81,8 +81,10 @@ void eddy_rt_ws_handler(eddy_http_request_t *req, void *arg) {
   eddy_rt_client_t *c;
   int rc = eddy__rt_client_new(hub, "websocket", &c);
   if (rc != 0) {
-    eddy_http_respond_error(
-        req, 503, rc == UV_ENOMEM ? "out of memory" : "too many clients");
+    eddy_http_respond_error(req, 503,
+                            rc == UV_ENOMEM       ? "out of memory"
+                            : rc == UV_ESHUTDOWN ? "server stopping"
+                                                 : "too many clients");
     return;
   }
   eddy_ws_config_t cfg;

@@ -594,7 +594,7 @@ Test(rt_hub, close_stops_every_client) {
   cr_assert_eq(b->code, 4004);
   eddy_rt_client_t *late;
   cr_assert_eq(eddy_rt_attach(f.hub, "test", &rt_peer_ops, NULL, NULL, &late),
-               UV_EBUSY);
+               UV_ESHUTDOWN);
   for (int i = 0; i < 5; i++)
     eddy_reactor_run_once(f.r, 0);
   cr_assert_eq(closed_flag, 0, "a is still attached");
@@ -627,5 +627,62 @@ Test(rt_hub, failed_send_closes) {
   cr_assert_eq(st.dropped_slow_total, 1);
   rt_peer_free(a);
   rt_peer_free(b);
+  fx_done(&f);
+}
+
+/* A reply is bounded (8 MiB): asking for more history than that is refused
+ * and leaves the client unsubscribed; a recovery that large is answered
+ * "recovered": false — never a partial replay, never a dropped client. */
+Test(rt_hub, replies_are_bounded) {
+  fx_t f;
+  fx_init(&f);
+  char err[128];
+  cr_assert_eq(eddy_rt_namespace_parse("big history=200 ttl=0", &f.ns[3], err,
+                                       sizeof(err)),
+               0, "%s", err);
+  fx_start(&f);
+  enum { SIZE = 65000, COUNT = 135 }; /* 8.8 MB kept */
+  char *data = malloc(SIZE);
+  cr_assert_not_null(data);
+  memset(data, 'x', SIZE);
+  data[0] = data[SIZE - 1] = '"';
+  eddy_rt_published_t first;
+  for (int i = 0; i < COUNT; i++)
+    cr_assert_eq(eddy_rt_publish(f.hub, "big:h", data, SIZE,
+                                 i == 0 ? &first : NULL),
+                 0);
+  free(data);
+  rt_peer_t *p = rt_peer_new(f.hub);
+  rt_peer_say(p, "{\"op\":\"subscribe\",\"id\":1,\"channel\":\"big:h\","
+                 "\"history\":200}");
+  rt_peer_expect(p, "{\"op\":\"error\",\"id\":1,\"code\":413,\"message\":"
+                    "\"reply too large: ask for less\"}");
+  rt_peer_say(p, "{\"op\":\"unsubscribe\",\"id\":2,\"channel\":\"big:h\"}");
+  rt_peer_expect(p, "{\"op\":\"error\",\"id\":2,\"code\":404,\"message\":"
+                    "\"not subscribed\"}");
+  char req[256];
+  snprintf(req, sizeof(req),
+           "{\"op\":\"subscribe\",\"id\":3,\"channel\":\"big:h\","
+           "\"recover\":{\"epoch\":\"%s\",\"offset\":1}}",
+           first.epoch);
+  rt_peer_say(p, req);
+  json_t *rep = rt_peer_json(p);
+  cr_assert_str_eq(json_string_value(json_object_get(rep, "op")),
+                   "subscribed");
+  cr_assert(json_is_false(json_object_get(rep, "recovered")));
+  cr_assert_eq(json_array_size(json_object_get(rep, "publications")), 0);
+  cr_assert_str_eq(json_string_value(json_object_get(rep, "reason")),
+                   "too many missed publications to replay");
+  json_decref(rep);
+  /* A modest history still comes whole. */
+  rt_peer_t *q = rt_peer_new(f.hub);
+  rt_peer_say(q, "{\"op\":\"subscribe\",\"id\":4,\"channel\":\"big:h\","
+                 "\"history\":10}");
+  rep = rt_peer_json(q);
+  cr_assert_eq(json_array_size(json_object_get(rep, "publications")), 10);
+  json_decref(rep);
+  cr_assert_eq(p->closed, 0);
+  rt_peer_free(p);
+  rt_peer_free(q);
   fx_done(&f);
 }
