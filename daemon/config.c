@@ -283,10 +283,10 @@ static int set_url(char *dst, const char *v, char *err, size_t errlen) {
                       "expected an http:// or https:// URL or a path "
                       "starting with '/', got '%s'",
                       v);
-  if (strpbrk(v, "\"'<>\\ `") != NULL)
+  if (strpbrk(v, "\"'<>&\\ `") != NULL)
     return eddyd_fail(err, errlen,
-                      "the URL may not contain quotes, '<', '>', '\\', "
-                      "'`' or spaces");
+                      "the URL may not contain quotes, '<', '>', '&', "
+                      "'\\', '`' or spaces");
   return set_text(dst, EDDYD_PATH_MAX, v, "a URL", err, errlen);
 }
 

@@ -543,18 +543,11 @@ static void hub_closed(void *arg) {
   finish(w);
 }
 
-static void close_hub(eddyd_web_t *w) {
-  if (w->hub != NULL)
-    eddy_rt_close(w->hub, hub_closed, w);
-  else
-    finish(w);
-}
-
 static void sockjs_closed(void *arg) {
   eddyd_web_t *w = arg;
   w->sockjs_open = 0;
   w->sockjs = NULL;
-  close_hub(w);
+  finish(w);
 }
 
 static void server_closed(void *arg) {
@@ -587,8 +580,12 @@ void eddyd_web_close(eddyd_web_t *w, eddy_call_cb cb, void *arg) {
     w->router = NULL;
     w->files = NULL;
   }
+  /* The hub first: every client, SockJS sessions included, gets 4004
+   * "server stopping"; the SockJS endpoint then only frees what is left.
+   * The hub waits for its SockJS clients to detach. */
+  if (w->hub != NULL)
+    eddy_rt_close(w->hub, hub_closed, w);
   if (w->sockjs != NULL)
     eddy_sockjs_close(w->sockjs, sockjs_closed, w);
-  else
-    close_hub(w);
+  finish(w);
 }

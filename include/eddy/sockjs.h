@@ -107,7 +107,10 @@ int eddy_sockjs_new(eddy_reactor_t *r, const eddy_sockjs_config_t *cfg,
                     const eddy_sockjs_handlers_t *h, void *arg,
                     eddy_sockjs_t **out);
 /* Closes every session (code 1001 "server stopping"; on_close for each),
- * then frees the endpoint; cb (may be NULL) on a later loop iteration. */
+ * then frees the endpoint; cb (may be NULL) on a later loop iteration.
+ * New requests are refused at once; the sessions are closed on the next
+ * loop iteration, so it may be called from any handler (a session's
+ * on_close included). */
 void eddy_sockjs_close(eddy_sockjs_t *sj, eddy_call_cb cb, void *arg);
 
 /* The HTTP handler (arg: the eddy_sockjs_t) for PREFIX and everything

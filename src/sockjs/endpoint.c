@@ -239,7 +239,13 @@ static int origin_allowed(eddy_sockjs_t *sj, eddy_http_request_t *req) {
   for (char **o = sj->origins; *o != NULL; o++)
     if (strcasecmp(*o, origin) == 0)
       return 1;
-  return 0;
+  /* The server's own origin: the iframe transports run in a page served
+   * from here, so their requests carry it. */
+  const char *host = eddy_http_header(req, "Host");
+  const char *sep = strstr(origin, "://");
+  return host != NULL && sep != NULL &&
+         (size_t)(sep - origin) <= sizeof("https") - 1 &&
+         strcasecmp(sep + 3, host) == 0;
 }
 
 /* Splits "/SERVER/SESSION/TRANSPORT": neither id empty nor holding a
@@ -497,18 +503,26 @@ static void close_done(void *arg) {
 }
 
 void eddy__sj_maybe_finish_close(eddy_sockjs_t *sj) {
-  if (sj->closing && sj->nsessions == 0)
+  if (sj->closing && sj->killed && sj->nsessions == 0)
     eddy__reactor_soon(sj->reactor, &sj->close_soon, close_done, sj);
+}
+
+static void kill_now(void *arg) {
+  eddy_sockjs_t *sj = arg;
+  sj->killed = 1;
+  eddy__sj_kill_all(sj);
+  eddy__sj_maybe_finish_close(sj);
 }
 
 void eddy_sockjs_close(eddy_sockjs_t *sj, eddy_call_cb cb, void *arg) {
   if (sj == NULL || sj->closing)
     return;
+  /* New requests are refused from now on; the sessions are closed on the
+   * next turn, so a session's own on_close may call this safely. */
   sj->closing = 1;
   sj->close_cb = cb;
   sj->close_arg = arg;
-  eddy__sj_kill_all(sj);
-  eddy__sj_maybe_finish_close(sj);
+  eddy__reactor_soon(sj->reactor, &sj->kill_soon, kill_now, sj);
 }
 
 void eddy_sockjs_stats(const eddy_sockjs_t *sj, eddy_sockjs_stats_t *out) {

@@ -117,6 +117,8 @@ struct eddy_sockjs_s {
   eddy_call_cb close_cb;
   void *close_arg;
   eddy__soon_t close_soon;
+  eddy__soon_t kill_soon; /* eddy_sockjs_close's work, on the next turn */
+  int killed;             /* kill_soon ran: the close may finish */
 };
 
 /* ---- framing.c ---- */

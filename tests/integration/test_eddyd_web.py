@@ -545,6 +545,19 @@ def test_a_port_in_use_fails_the_start_and_closes_the_rest(sock_dir, service):
 # ---- Stopping -----------------------------------------------------------------------
 
 
+def read_until(sock, needle, have=b"", timeout=10.0):
+    """Reads sock until needle is in what was read (bounded in time)."""
+    deadline = time.monotonic() + timeout
+    while needle not in have:
+        left = deadline - time.monotonic()
+        assert left > 0, f"{needle!r} not in {have[-300:]!r}"
+        sock.settimeout(left)
+        chunk = sock.recv(65536)
+        assert chunk, f"closed before {needle!r}: {have[-300:]!r}"
+        have += chunk
+    return have
+
+
 def test_sigterm_stops_cleanly_with_clients_connected(eddyd):
     d = start(eddyd, "--namespace", "chat history=10")
     # An idle keep-alive HTTP connection, a lock holder, a cache client and
@@ -560,6 +573,7 @@ def test_sigterm_stops_cleanly_with_clients_connected(eddyd):
     sockjs_poll = socket.create_connection(("127.0.0.1", d.http), timeout=10)
     sockjs_poll.sendall(b"POST /sockjs/000/abcdef/xhr_streaming HTTP/1.1\r\nHost: x\r\n"
                         b"Content-Length: 0\r\n\r\n")
+    streamed = read_until(sockjs_poll, b"o\n")
 
     async def client():
         async with ws_connect(d.ws_url()) as ws:
@@ -576,6 +590,10 @@ def test_sigterm_stops_cleanly_with_clients_connected(eddyd):
     code, took = run(client())
     assert code == 4004, code
     assert took < 5
+    # The SockJS session is a hub client too: the same code, then the end
+    # of the chunked response.
+    streamed = read_until(sockjs_poll, b'c[4004,"server stopping"]\n', streamed)
+    assert read_until(sockjs_poll, b"0\r\n\r\n", streamed).endswith(b"0\r\n\r\n")
     assert d.proc.wait() == 0
     d.proc.wait_for(r"\bevent=stopped clean=yes\b")
     for s in (keep, holder, cache, publisher, sockjs_poll):

@@ -1000,11 +1000,12 @@ Test(eddyd_config, sockjs_client_url) {
   set_fails("sockjs-client-url", "javascript:alert(1)",
             "expected an http:// or https:// URL or a path starting with "
             "'/', got 'javascript:alert(1)'");
-  static const char *const bad[] = {"/x\"><script>", "/a b.js", "/q'.js"};
+  static const char *const bad[] = {"/x\"><script>", "/a b.js", "/q'.js",
+                                    "/s.js?v=1&x=2"};
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
     set_fails("sockjs-client-url", bad[i],
-              "the URL may not contain quotes, '<', '>', '\\', '`' or "
-              "spaces");
+              "the URL may not contain quotes, '<', '>', '&', '\\', '`' "
+              "or spaces");
   cr_assert_str_eq(cfg.sockjs_client_url,
                    "https://cdn.example.com/sockjs.min.js",
                    "a refused value changes nothing");

@@ -26,6 +26,7 @@ typedef struct {
   size_t last_len;
   eddy_sockjs_session_t *session;
   int echo, close_on_open, endpoint_closed;
+  int stop_on_close; /* on_close closes the whole endpoint */
   eddy_string_transport_t *st[16];
   int nst;
 } h_t;
@@ -49,6 +50,8 @@ static void on_message(eddy_sockjs_session_t *s, const char *d, size_t n,
     cr_assert_eq(eddy_sockjs_send(s, d, n), 0);
 }
 
+static void endpoint_closed(void *arg);
+
 static void on_close(eddy_sockjs_session_t *s, unsigned code,
                      const char *reason, void *arg) {
   h_t *h = arg;
@@ -57,6 +60,8 @@ static void on_close(eddy_sockjs_session_t *s, unsigned code,
   snprintf(h->reason, sizeof(h->reason), "%s", reason);
   if (h->session == s)
     h->session = NULL;
+  if (h->stop_on_close)
+    eddy_sockjs_close(h->sj, endpoint_closed, h);
 }
 
 static const eddy_sockjs_handlers_t handlers = {on_open, on_message, on_close};
@@ -309,6 +314,38 @@ Test(sockjs_server, disconnect_delay) {
   cr_assert_str_eq(poll_once(&h, st, "s"), "o\n", "a new session");
   cr_assert_eq(h.opened, 2);
   teardown(&h);
+}
+
+/* "Stop when the last client leaves": eddy_sockjs_close from inside a
+ * session's on_close, on the timeout path and the application's close. */
+static void stop_from_on_close(int by_timeout) {
+  h_t h;
+  setup(&h);
+  h.stop_on_close = 1;
+  eddy_string_transport_t *st = client(&h);
+  cr_assert_str_eq(poll_once(&h, st, "s"), "o\n");
+  if (by_timeout)
+    eddy_reactor_advance(h.r, DELAY_MS);
+  else
+    eddy_sockjs_close_session(h.session, 3000, "bye");
+  spin(h.r);
+  cr_assert_eq(h.closed, 1);
+  cr_assert_eq(h.code, by_timeout ? 1002u : 3000u);
+  cr_assert(h.endpoint_closed, "the endpoint finished closing");
+  eddy_http_server_close(h.http, 0, NULL, NULL);
+  eddy_string_transport_disconnect(st, 0);
+  spin(h.r);
+  for (int i = 0; i < h.nst; i++)
+    eddy_string_transport_free(h.st[i]);
+  test_close_reactor(h.r);
+}
+
+Test(sockjs_server, close_endpoint_from_on_close_after_timeout) {
+  stop_from_on_close(1);
+}
+
+Test(sockjs_server, close_endpoint_from_on_close_after_app_close) {
+  stop_from_on_close(0);
 }
 
 Test(sockjs_server, close_is_replayed_until_the_delay) {
@@ -701,6 +738,12 @@ Test(sockjs_server, disabled_websocket_and_origins) {
   send_req(&h, st, "POST", "/echo/0/s/xhr", "Origin: http://OK.example\r\n",
            NULL, 0);
   cr_assert_str_eq(body(st), "o\n");
+  /* The server's own origin (Host: x), where the iframe page runs. */
+  send_req(&h, st, "POST", "/echo/0/t/xhr", "Origin: http://x\r\n", NULL, 0);
+  cr_assert_str_eq(body(st), "o\n");
+  send_req(&h, st, "POST", "/echo/0/u/xhr", "Origin: http://x.evil\r\n", NULL,
+           0);
+  cr_assert(has(st, "HTTP/1.1 403"));
   teardown(&h);
 }
 
