@@ -42,13 +42,25 @@ function rate(cur, prev, name) {
   return (b - a) / dt;
 }
 
-// One histogram's buckets (all label sets merged) as Map(upper -> count).
+// One histogram's buckets (all label sets merged) as
+// Map(index -> {upper, count}). Keyed by the server's bucket index, not the
+// bound: the top bucket's bound is capped at the largest value seen, so it
+// changes between snapshots while the bucket stays the same.
 function buckets(snap, name) {
   const out = new Map();
   if (!snap || !snap.histograms) return out;
   for (const [key, h] of Object.entries(snap.histograms)) {
     if (baseName(key) !== name || !h || !Array.isArray(h.buckets)) continue;
-    for (const [upper, count] of h.buckets) out.set(upper, (out.get(upper) ?? 0) + count);
+    for (const [upper, count, index] of h.buckets) {
+      if (!Number.isInteger(index)) continue;
+      const b = out.get(index);
+      if (b) {
+        b.count += count;
+        b.upper = Math.max(b.upper, upper);
+      } else {
+        out.set(index, { upper, count });
+      }
+    }
   }
   return out;
 }
@@ -62,11 +74,11 @@ function windowQuantile(cur, old, name, q) {
   const before = buckets(old, name);
   const delta = [];
   let total = 0;
-  for (const [upper, count] of now) {
-    const d = count - (before.get(upper) ?? 0);
+  for (const [index, { upper, count }] of now) {
+    const d = count - (before.get(index)?.count ?? 0);
     if (d < 0) return null; // the server restarted
     if (d > 0) {
-      delta.push([upper, d]);
+      delta.push([index, upper, d]);
       total += d;
     }
   }
@@ -74,11 +86,11 @@ function windowQuantile(cur, old, name, q) {
   delta.sort((x, y) => x[0] - y[0]);
   const rank = q * total;
   let seen = 0;
-  for (const [upper, d] of delta) {
+  for (const [, upper, d] of delta) {
     seen += d;
     if (seen >= rank) return upper;
   }
-  return delta[delta.length - 1][0];
+  return delta[delta.length - 1][1];
 }
 
 function hitRate(cur, prev) {
@@ -493,7 +505,7 @@ class HistogramView {
       this.caption.textContent = '';
       return;
     }
-    const maxCount = Math.max(...entries.map((e) => e[1]));
+    const maxCount = Math.max(...entries.map((e) => e[1].count));
     let ticks;
     let yOf;
     if (this.scale === 'log') {
@@ -517,16 +529,10 @@ class HistogramView {
     s.append(axes);
     // The value axis is logarithmic by construction: the server's buckets
     // are cut at 2^(1/8) steps (src/metrics/histogram.c), so bucket j covers
-    // integer units (2^((j-1)/8), 2^(j/8)] and every bucket gets the same
-    // width; empty buckets stay visible as gaps.
+    // integer units [2^((j-1)/8), 2^(j/8)) and every bucket gets the same
+    // width, its slot being its index; empty buckets stay visible as gaps.
     const unitScale = histScale(this.snap, name);
-    const slotOf = (upper) => {
-      const j = 8 * Math.log2(upper * unitScale + 1);
-      const r = Math.round(j);
-      // The last bucket is reported capped at the largest value seen.
-      return Math.abs(j - r) < 0.05 ? r : Math.ceil(j);
-    };
-    const items = entries.map(([upper, count]) => ({ upper, count, j: slotOf(upper) }));
+    const items = entries.map(([j, { upper, count }]) => ({ upper, count, j }));
     const jLo = Math.min(...items.map((b) => b.j)) - 1;
     const jHi = Math.max(...items.map((b) => b.j), jLo + 8);
     const xOf = (j) => x0 + ((x1 - x0) * (j - jLo)) / (jHi - jLo);
@@ -555,7 +561,7 @@ class HistogramView {
     for (let p = 0; p <= 14; p++) {
       for (const m of [1, 2, 5]) {
         const v = m * 10 ** p;
-        const j = 8 * Math.log2(v + 1);
+        const j = 8 * Math.log2(v); // where bucket slots put v
         if (j >= jLo && j <= jHi) ticks10.push({ v, j, major: m === 1 });
       }
     }

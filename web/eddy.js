@@ -120,6 +120,7 @@ class SockJSTransport {
     this.outbox = [];
     this.sending = false;
     this.name = 'sockjs';
+    this.failed = []; // kinds that did not open before this one did
     this.next(0);
   }
 
@@ -145,7 +146,10 @@ class SockJSTransport {
       (e) => {
         clearTimeout(timer);
         if (this.done) return;
-        if (!this.opened) this.next(index + 1);
+        if (!this.opened) {
+          this.failed.push(kind);
+          this.next(index + 1);
+        }
         else this.end(1006, `connection lost (${e && e.message ? e.message : e})`);
       },
     );
@@ -367,6 +371,8 @@ class Client {
     this.nextId = 1;
     this.attempt = 0;
     this.wsFailures = 0;
+    this.wsWorked = false; // a WebSocket reached connected on this client
+    this.sockjsSkip = new Set(); // SockJS kinds that failed where a later one worked
     const t = this.opts.transports;
     this.useSockjs = t[0] === 'sockjs' || !t.includes('websocket') || typeof WebSocket === 'undefined';
     this.t = null;
@@ -439,14 +445,26 @@ class Client {
       if (this.state === 'closed') return;
     }
     const h = {};
-    const t = ws
-      ? new WebSocketTransport(this.wsUrl, h)
-      : new SockJSTransport(this.sockjsUrl, this.opts.sockjsTransports, this.opts.connectTimeout, h);
+    let t;
+    if (ws) {
+      t = new WebSocketTransport(this.wsUrl, h);
+    } else {
+      const all = this.opts.sockjsTransports;
+      const left = all.filter((k) => !this.sockjsSkip.has(k));
+      t = new SockJSTransport(this.sockjsUrl, left.length ? left : all, this.opts.connectTimeout, h);
+    }
     this.t = t;
     this.wasWebSocket = ws;
     h.open = () => this.onTransportOpen(t, token);
     h.message = (text) => this.onTransportMessage(t, text);
     h.close = (code, reason) => this.onTransportClose(t, code, reason);
+    // SockJS times each of its kinds itself until one opens (then
+    // onTransportOpen arms this timer): one connectTimeout here would
+    // cut xhr-polling off the moment a hung xhr-streaming gave up.
+    if (ws) this.armConnectTimer(t);
+  }
+
+  armConnectTimer(t) {
     this.setTimer('connect', this.opts.connectTimeout, () => {
       if (this.t === t && !this.connected) this.drop(t, 4002, 'connect timeout');
     });
@@ -455,6 +473,12 @@ class Client {
   onTransportOpen(t, token) {
     if (t !== this.t) return;
     this.transport = t.name;
+    if (!this.wasWebSocket) {
+      // A kind that failed where a later one opened (a proxy buffering
+      // xhr-streaming) would fail again: reconnects go straight on.
+      for (const k of t.failed) this.sockjsSkip.add(k);
+      this.armConnectTimer(t);
+    }
     const msg = { op: 'connect' };
     if (token) msg.token = token;
     if (this.opts.info !== undefined) msg.info = this.opts.info;
@@ -476,7 +500,10 @@ class Client {
     if (t !== this.t) return;
     this.clearTimer('connect');
     this.connected = true;
-    if (this.wasWebSocket) this.wsFailures = 0;
+    if (this.wasWebSocket) {
+      this.wsFailures = 0;
+      this.wsWorked = true;
+    }
     this.clientId = reply.client ?? null;
     this.user = reply.user ?? '';
     if (Number(reply.ping_ms) > 0) this.pingMs = Number(reply.ping_ms);
@@ -563,7 +590,9 @@ class Client {
       }
     }
     if (this.state === 'closed') return;
-    if (!wasConnected && this.wasWebSocket) {
+    // Once WebSocket worked here, failures are the server or the network
+    // being away (a restart), not WebSocket being blocked.
+    if (!wasConnected && this.wasWebSocket && !this.wsWorked) {
       this.wsFailures += 1;
       if (this.wsFailures >= this.opts.sockjsAfter && this.opts.transports.includes('sockjs')) {
         this.useSockjs = true;

@@ -146,13 +146,16 @@ int eddy_metrics_prometheus(eddy_metrics_t *m, eddy_buf_t *out);
  *    "gauges":     {"<name>{<labels>}": <number>, ...},
  *    "histograms": {"<name>{<labels>}": {"count": n, "sum": s,
  *                   "scale": 1e6, "p50": v, "p90": v, "p99": v,
- *                   "max": v, "buckets": [[upper, count], ...]}}}
+ *                   "max": v, "buckets": [[upper, count, index], ...]}}}
  * Keys without labels are the bare name. Histogram values (sum,
  * percentiles, bucket bounds) are in the rendered unit (divided by
  * scale); only non-empty buckets are listed, each with its own count
  * (not cumulative); a bucket's upper bound is capped at max, so the last
- * listed one is max. Keys come in name order. A gauge that is NaN or
- * infinite is null. Returns as eddy_metrics_prometheus. */
+ * listed one is max. index is the bucket's fixed position (0 for the
+ * value 0, then 2^((index-1)/8) <= value < 2^(index/8)): unlike the capped
+ * bound it names the same bucket in every snapshot. Keys come in name
+ * order. A gauge that is NaN or infinite is null. Returns as
+ * eddy_metrics_prometheus. */
 int eddy_metrics_json(eddy_metrics_t *m, uint64_t unix_ms, eddy_buf_t *out);
 
 /* Escapes a label value (backslash, double quote, newline) into buf;

@@ -96,7 +96,8 @@ static int put_histogram(eddy_buf_t *b, const eddy__family_t *f,
     if (rc == 0)
       rc = put_number(b, (double)eddy__hist_reported_upper(h, i) / sc);
     if (rc == 0)
-      rc = eddy_buf_printf(b, ",%llu]", (unsigned long long)h->buckets[i]);
+      rc = eddy_buf_printf(b, ",%llu,%zu]", (unsigned long long)h->buckets[i],
+                           i);
   }
   if (rc == 0)
     rc = eddy_buf_append_str(b, "]}");

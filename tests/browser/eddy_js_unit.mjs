@@ -2,7 +2,8 @@
 // backoff function, and the client's protocol logic against a scripted fake
 // WebSocket (connect, subscribe with history, recovery after a drop, a
 // recovery the server refuses, duplicates skipped, request errors and
-// timeouts, the SockJS fall-back decision, close codes).
+// timeouts, the SockJS fall-back decision, xhr-polling after a hung
+// xhr-streaming, close codes).
 //
 //   node tests/browser/eddy_js_unit.mjs
 //
@@ -244,7 +245,7 @@ test('a refused recovery is reported, never replayed in part', async () => {
   c.close();
 });
 
-test('a channel without history resubscribes plainly and reports no recovery', async () => {
+test('a channel without history: the hub refuses the recovery, onNotRecovered says why', async () => {
   const base = sockets.length;
   const c = connect(undefined, fast);
   const events = [];
@@ -258,17 +259,23 @@ test('a channel without history resubscribes plainly and reports no recovery', a
   await ws.handshake();
   const s1 = await ws.next();
   assert.equal(s1.history, 5);
-  ws.push({ op: 'subscribed', id: s1.id, channel: 'live', epoch: '', offset: 0, publications: [] });
+  // As the hub answers for a namespace without history: the channel's
+  // epoch, offset 0, and pushes without offsets.
+  ws.push({ op: 'subscribed', id: s1.id, channel: 'live', epoch: 'f00d', offset: 0, publications: [] });
   ws.push({ op: 'message', channel: 'live', offset: 0, data: 'x' });
   ws.push({ op: 'message', channel: 'live', offset: 0, data: 'x' }); // no offsets: no de-duplication
   ws.drop();
   const ws2 = await nextSocket(base + 2);
   await ws2.handshake();
   const s2 = await ws2.next();
-  assert.equal(s2.recover, undefined);
+  assert.deepEqual(s2.recover, { epoch: 'f00d', offset: 0 });
   assert.equal(s2.history, undefined, 'history is for the first subscribe only');
-  ws2.push({ op: 'subscribed', id: s2.id, channel: 'live', epoch: '', offset: 0, publications: [] });
-  assert.deepEqual(events, ['msg:x:0', 'msg:x:0', 'not:the channel keeps no history']);
+  ws2.push({
+    op: 'subscribed', id: s2.id, channel: 'live', epoch: 'f00d', offset: 0, recovered: false,
+    reason: 'this channel keeps no history', publications: [],
+  });
+  ws2.push({ op: 'message', channel: 'live', offset: 0, data: 'y' });
+  assert.deepEqual(events, ['msg:x:0', 'msg:x:0', 'not:this channel keeps no history', 'msg:y:0']);
   c.close();
 });
 
@@ -324,6 +331,114 @@ test('WebSocket failing to open N times in a row switches to SockJS', async () =
   c.close();
 });
 
+test('after a WebSocket worked, failures (a hub restart) never switch to SockJS', async (t) => {
+  const base = sockets.length;
+  const fetched = [];
+  globalThis.fetch = async (url) => {
+    fetched.push(String(url));
+    throw new TypeError('network down (test)');
+  };
+  const c = connect(undefined, { ...fast, sockjsAfter: 2, connectTimeout: 300 });
+  t.after(() => c.close()); // also when an assertion fails: no client left running
+  await (await nextSocket(base + 1)).handshake('c1');
+  assert.equal(c.state, 'connected');
+  sockets[base].drop(1006);
+  // The hub is away for longer than sockjsAfter attempts.
+  for (let n = 2; n <= 5; n++) (await nextSocket(base + n)).refuse();
+  const ws = await nextSocket(base + 6);
+  assert.equal(ws.url, 'ws://hub.test:7700/connect/websocket');
+  await ws.handshake('c2');
+  assert.equal(c.state, 'connected');
+  assert.equal(c.transport, 'websocket');
+  assert.deepEqual(fetched, [], 'SockJS never tried');
+  c.close();
+});
+
+// A scripted SockJS server answering xhr-polling: a new session's first
+// poll gets "o"; later polls wait for frames the test queues. xhr-streaming
+// requests hang (a proxy buffering them) until the client aborts them.
+function pollingServer() {
+  const srv = { fetched: [], sends: [], sessions: new Map(), waiting: null };
+  srv.fetch = (url, init) => {
+    url = String(url);
+    srv.fetched.push(url);
+    const m = /\/sockjs\/\d{3}\/([a-z0-9]{16})\/(xhr_streaming|xhr_send|xhr)$/.exec(url);
+    assert.ok(m, url);
+    const [, session, kind] = m;
+    const aborted = () =>
+      new Promise((_, reject) => {
+        init.signal?.addEventListener('abort', () => reject(new DOMException('aborted', 'AbortError')));
+      });
+    if (kind === 'xhr_streaming') return aborted();
+    if (kind === 'xhr_send') {
+      for (const text of JSON.parse(init.body)) srv.sends.push(JSON.parse(text));
+      return Promise.resolve(new Response(null, { status: 204 }));
+    }
+    if (!srv.sessions.has(session)) {
+      srv.sessions.set(session, []);
+      srv.session = session;
+      return Promise.resolve(new Response('o\n', { status: 200 }));
+    }
+    const queue = srv.sessions.get(session);
+    const answer = () => new Response(`${queue.splice(0).join('\n')}\n`, { status: 200 });
+    if (queue.length) return Promise.resolve(answer());
+    return Promise.race([
+      aborted(),
+      new Promise((resolve) => {
+        srv.waiting = () => resolve(answer());
+      }),
+    ]);
+  };
+  srv.push = (line) => {
+    srv.sessions.get(srv.session).push(line);
+    const w = srv.waiting;
+    srv.waiting = null;
+    w?.();
+  };
+  srv.nextSend = async (op, timeout = 3000) => {
+    const end = Date.now() + timeout;
+    for (;;) {
+      const i = srv.sends.findIndex((s) => s.op === op);
+      if (i >= 0) return srv.sends.splice(i, 1)[0];
+      if (Date.now() > end) throw new Error(`no ${op} from the client`);
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  return srv;
+}
+
+test('xhr-polling takes over from an xhr-streaming that hangs; reconnects skip streaming', async (t) => {
+  const srv = pollingServer();
+  globalThis.fetch = srv.fetch;
+  const states = [];
+  const c = connect('http://hub.test:7700/', { ...fast, transports: ['sockjs'], connectTimeout: 200 });
+  t.after(() => c.close());
+  c.on('state', (s) => states.push(`${s.state}:${s.transport}`));
+  const hello = await srv.nextSend('connect');
+  assert.match(srv.fetched[0], /\/xhr_streaming$/);
+  assert.match(srv.fetched[1], /\/xhr$/);
+  // The reply comes late in the polling session's own connectTimeout: the
+  // client's wait started when polling opened, not when streaming did.
+  await new Promise((r) => setTimeout(r, 120));
+  srv.push(`a${JSON.stringify([JSON.stringify({ op: 'connected', id: hello.id, client: 'p1', ping_ms: 25000 })])}`);
+  const end = Date.now() + 2000;
+  while (c.state !== 'connected' && Date.now() < end) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(c.state, 'connected', states.join(' '));
+  assert.equal(c.transport, 'xhr-polling');
+  assert.ok(!states.some((s) => s.startsWith('disconnected')), states.join(' '));
+  // The server closes the session; the reconnect goes straight to polling.
+  const before = srv.fetched.length;
+  srv.push('c[3000,"go away"]');
+  const hello2 = await srv.nextSend('connect');
+  assert.ok(!srv.fetched.slice(before).some((u) => u.endsWith('/xhr_streaming')), srv.fetched.slice(before).join(' '));
+  srv.push(`a${JSON.stringify([JSON.stringify({ op: 'connected', id: hello2.id, client: 'p2', ping_ms: 25000 })])}`);
+  const end2 = Date.now() + 2000;
+  while (c.clientId !== 'p2' && Date.now() < end2) await new Promise((r) => setTimeout(r, 5));
+  assert.equal(c.state, 'connected');
+  assert.equal(c.clientId, 'p2');
+  c.close();
+});
+
 test('a SockJS session: prelude, open, message and close frames, xhr_send batches', async () => {
   const sends = [];
   let stream;
@@ -372,6 +487,24 @@ test('a SockJS session: prelude, open, message and close frames, xhr_send batche
   frame(`a${JSON.stringify([subscribed, m1, m2])}\n`);
   await new Promise((r) => setTimeout(r, 20));
   assert.deepEqual(got, ['a\nb', 'c']);
+  // The same frame split at every byte position, inside multi-byte UTF-8
+  // characters too: each split frame carries one message (offsets 100..,
+  // all three digits, so every frame has the same length).
+  const bytesOf = (n) =>
+    enc.encode(`a${JSON.stringify([JSON.stringify({ op: 'message', channel: 'room', offset: n, data: `é€${n}` })])}\n`);
+  const len = bytesOf(100).length;
+  const want = [];
+  for (let k = 1; k < len; k++) {
+    const n = 100 + k;
+    const bytes = bytesOf(n);
+    assert.equal(bytes.length, len);
+    stream.enqueue(bytes.slice(0, k));
+    await new Promise((r) => setTimeout(r, 0)); // let the reader see the first part alone
+    stream.enqueue(bytes.slice(k));
+    want.push(`é€${n}`);
+  }
+  await new Promise((r) => setTimeout(r, 20));
+  assert.deepEqual(got.slice(2), want);
   frame('c[4004,"server stopping"]\n');
   await new Promise((r) => setTimeout(r, 20));
   assert.equal(closes[0].code, 4004);

@@ -172,7 +172,8 @@ function checkSvg(text, what) {
   check(text.startsWith('<?xml') && text.includes('<svg'), `${what}: an XML document with an <svg> root`);
   check(text.includes('xmlns="http://www.w3.org/2000/svg"'), `${what}: has the SVG namespace`);
   check(text.trimEnd().endsWith('</svg>'), `${what}: ends with </svg>`);
-  check(!/class="/.test(text) || /style="/.test(text), `${what}: styles inlined`);
+  check(!/\sclass="/.test(text), `${what}: no class attributes left`);
+  check(/style="/.test(text), `${what}: styles inlined`);
 }
 
 function checkPng(buf, what) {

@@ -14,6 +14,7 @@ test is skipped (saying why) only when one of them is missing.
 
 import os
 import pathlib
+import re
 import shutil
 import subprocess
 import urllib.request
@@ -67,7 +68,8 @@ def test_eddy_js_logic_in_node():
     )
     report = f"stdout:\n{r.stdout}\nstderr:\n{r.stderr}"
     assert r.returncode == 0, report
-    assert "# fail 0" in r.stdout and "# pass 9" in r.stdout, report
+    passed = re.search(r"^# pass (\d+)$", r.stdout, re.M)
+    assert "# fail 0" in r.stdout and passed and int(passed.group(1)) >= 11, report
 
 
 def start_hub(eddyd, *extra):

@@ -619,13 +619,23 @@ Test(json, snapshot_parses_back) {
   json_t *buckets = json_object_get(d, "buckets");
   uint64_t total = 0;
   double prev = -1;
+  json_int_t prev_index = -1;
   for (size_t i = 0; i < json_array_size(buckets); i++) {
     json_t *b = json_array_get(buckets, i);
+    cr_assert_eq(json_array_size(b), 3, "[upper, count, index]");
     double upper = json_number_value(json_array_get(b, 0));
     json_int_t n = json_integer_value(json_array_get(b, 1));
+    cr_assert(json_is_integer(json_array_get(b, 2)));
+    json_int_t index = json_integer_value(json_array_get(b, 2));
     cr_assert(upper > prev);
     cr_assert_gt(n, 0, "only non-empty buckets");
+    cr_assert(index > prev_index && index < EDDY__HIST_BUCKETS);
+    cr_assert_eq(h->buckets[index], (uint64_t)n, "the index names the bucket");
+    cr_assert_float_eq(
+        upper, (double)eddy__hist_reported_upper(h, (size_t)index) / 1e6,
+        1e-12);
     prev = upper;
+    prev_index = index;
     total += (uint64_t)n;
   }
   cr_assert_eq(total, 1000, "counts are per bucket, not cumulative");
@@ -635,6 +645,37 @@ Test(json, snapshot_parses_back) {
   cr_assert_eq(json_array_size(json_object_get(e, "buckets")), 0);
   cr_assert_float_eq(json_number_value(json_object_get(e, "p99")), 0, 0);
   json_decref(j);
+  eddy_metrics_free(m);
+}
+
+/* The top bucket's bound is capped at max and moves with it; its index
+ * does not, so snapshots can be compared bucket by bucket. */
+Test(json, bucket_index_is_stable_when_max_moves) {
+  eddy_metrics_t *m = registry();
+  eddy_histogram_t *h = eddy_metrics_histogram(m, "t_seconds", NULL, NULL, 1e6);
+  eddy_histogram_observe(h, 1000);
+  json_t *j1 = snapshot(m, 1);
+  eddy_histogram_observe(h, 1020); /* same bucket: [2^(79/8), 2^(80/8)) */
+  json_t *j2 = snapshot(m, 2);
+  json_t *b1 = json_object_get(
+      json_object_get(json_object_get(j1, "histograms"), "t_seconds"),
+      "buckets");
+  json_t *b2 = json_object_get(
+      json_object_get(json_object_get(j2, "histograms"), "t_seconds"),
+      "buckets");
+  cr_assert_eq(json_array_size(b1), 1);
+  cr_assert_eq(json_array_size(b2), 1);
+  json_t *x = json_array_get(b1, 0), *y = json_array_get(b2, 0);
+  cr_assert_float_eq(json_number_value(json_array_get(x, 0)), 0.001, 1e-12);
+  cr_assert_float_eq(json_number_value(json_array_get(y, 0)), 0.00102, 1e-12);
+  cr_assert_eq(json_integer_value(json_array_get(x, 1)), 1);
+  cr_assert_eq(json_integer_value(json_array_get(y, 1)), 2);
+  cr_assert_eq(json_integer_value(json_array_get(x, 2)),
+               (json_int_t)eddy__hist_bucket(1000));
+  cr_assert_eq(json_integer_value(json_array_get(y, 2)),
+               json_integer_value(json_array_get(x, 2)));
+  json_decref(j1);
+  json_decref(j2);
   eddy_metrics_free(m);
 }
 
