@@ -435,7 +435,8 @@ static int start_http(eddyd_web_t *w, eddyd_listening_cb listening, char *err,
   hc.metrics = w->svc->metrics;
   /* Upgraded WebSocket connections still count against the server's
    * limit: leave room for every realtime client plus pages and API. */
-  hc.max_connections = c->realtime_max_clients + EDDY_HTTP_MAX_CONNECTIONS_DEFAULT;
+  hc.max_connections =
+      c->realtime_max_clients + EDDY_HTTP_MAX_CONNECTIONS_DEFAULT;
   rc = eddy_http_server_new(w->r, &hc, eddy_router_handler, w->router,
                             &w->server);
   if (rc != 0)

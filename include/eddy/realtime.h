@@ -55,12 +55,12 @@ typedef struct eddy_rt_client_s eddy_rt_client_t;
 #define EDDY_RT_MAX_NAMESPACES 64
 
 /* Close codes sent to clients (WebSocket close frames, SockJS "c" frames). */
-#define EDDY_RT_CLOSE_BAD_REQUEST 4000   /* malformed or unknown message */
-#define EDDY_RT_CLOSE_UNAUTHORIZED 4001  /* bad or expired token */
+#define EDDY_RT_CLOSE_BAD_REQUEST 4000     /* malformed or unknown message */
+#define EDDY_RT_CLOSE_UNAUTHORIZED 4001    /* bad or expired token */
 #define EDDY_RT_CLOSE_CONNECT_TIMEOUT 4002 /* no connect when one is needed */
-#define EDDY_RT_CLOSE_LIMIT 4003         /* a per-client limit was reached */
-#define EDDY_RT_CLOSE_SHUTDOWN 4004      /* the server is stopping */
-#define EDDY_RT_CLOSE_SLOW 4008          /* send queue full */
+#define EDDY_RT_CLOSE_LIMIT 4003           /* a SockJS session the hub cannot take */
+#define EDDY_RT_CLOSE_SHUTDOWN 4004        /* the server is stopping */
+#define EDDY_RT_CLOSE_SLOW 4008            /* send queue full */
 
 /* ---- Namespaces --------------------------------------------------------*/
 typedef struct {
@@ -102,14 +102,14 @@ typedef struct {
    * connect with a valid token (else close 4001, or 4002 after
    * connect_timeout_ms). */
   const char *secret;
-  eddy_metrics_t *metrics; /* optional; must outlive the hub */
-  size_t max_clients;      /* 100000 */
-  size_t max_channels;     /* channels alive (subscribed or with history);
-                            * 100000 */
+  eddy_metrics_t *metrics;  /* optional; must outlive the hub */
+  size_t max_clients;       /* 100000 */
+  size_t max_channels;      /* channels alive (subscribed or with history);
+                             * 100000 */
   size_t max_subscriptions; /* per client; 256 */
-  size_t max_message;      /* bytes of one client message; 64 KiB */
-  size_t max_publication;  /* bytes of a publication's data; 64 KiB */
-  size_t max_send_queue;   /* bytes queued to one client; 1 MiB */
+  size_t max_message;       /* bytes of one client message; 64 KiB */
+  size_t max_publication;   /* bytes of a publication's data; 64 KiB */
+  size_t max_send_queue;    /* bytes queued to one client; 1 MiB */
   /* Bytes of history over all channels; 64 MiB. At the limit the channels
    * least recently published to lose their oldest publications first
    * (offsets go on; recovery past them answers "recovered": false). */
@@ -152,10 +152,11 @@ typedef struct {
 } eddy_rt_conn_ops_t;
 
 /* transport names the transport in logs, metrics and presence ("sockjs").
- * peer may be NULL. Returns 0, UV_EBUSY (max_clients), UV_ESHUTDOWN (the
- * hub is closing) or UV_ENOMEM; ops is referenced, not copied (keep it static).
- * The hub may call ops->close from inside any call it makes, and the
- * transport may call eddy_rt_detach from inside ops->send or ops->close. */
+ * peer (may be NULL) is the client's address, for the debug log. Returns 0,
+ * UV_EBUSY (max_clients), UV_ESHUTDOWN (the hub is closing) or UV_ENOMEM; ops
+ * is referenced, not copied (keep it static). The hub may call ops->close from
+ * inside any call it makes, and the transport may call eddy_rt_detach from
+ * inside ops->send or ops->close. */
 int eddy_rt_attach(eddy_rt_t *hub, const char *transport,
                    const eddy_rt_conn_ops_t *ops, void *conn,
                    const eddy_addr_t *peer, eddy_rt_client_t **out);
@@ -221,8 +222,8 @@ void eddy_rt_stats(const eddy_rt_t *hub, eddy_rt_stats_t *out);
 /* Writes a token for user into *out (malloc'd, caller frees). exp_unix 0:
  * never expires; info may be NULL. Returns 0, UV_EINVAL (no secret, user
  * not UTF-8, info not an object, a token over 4096 bytes), UV_ENOMEM. */
-int eddy_rt_token_make(const char *secret, const char *user,
-                       uint64_t exp_unix, const json_t *info, char **out);
+int eddy_rt_token_make(const char *secret, const char *user, uint64_t exp_unix,
+                       const json_t *info, char **out);
 /* Checks a token at time now_unix (expired from its "exp" second on).
  * Returns 0 and sets *user (malloc'd) and *info (a new reference or NULL;
  * info may be NULL); UV_EACCES (bad signature, expired), EDDY_EPARSE (not

@@ -395,15 +395,22 @@ void eddy__rt_client_receive(eddy_rt_client_t *c, const char *text,
     eddy__rt_client_close(c, EDDY_RT_CLOSE_BAD_REQUEST, err);
     return;
   }
-  if (hub->secret != NULL && !(c->flags & EDDY__RT_C_CONNECTED) &&
-      (rc != EDDY__RT_OK || m.op != EDDY__RT_OP_CONNECT)) {
+  /* m.op is known whenever the message names a known op, even when its
+   * fields are wrong: a malformed connect is answered as one. */
+  int connecting = m.op == EDDY__RT_OP_CONNECT;
+  int need_connect = hub->secret != NULL && !(c->flags & EDDY__RT_C_CONNECTED);
+  if (need_connect && !connecting) {
     eddy__rt_msg_clear(&m);
     eddy__rt_client_error(c, m.id, 401, "connect first");
     eddy__rt_client_close(c, EDDY_RT_CLOSE_UNAUTHORIZED, "connect first");
     return;
   }
+  if (!connecting) /* even one refused below: connect must come first */
+    c->flags |= EDDY__RT_C_ASKED;
   if (rc != EDDY__RT_OK) {
     eddy__rt_client_error(c, m.id, (unsigned)rc, err);
+    if (need_connect)
+      eddy__rt_client_close(c, EDDY_RT_CLOSE_UNAUTHORIZED, err);
     return;
   }
   switch (m.op) {
@@ -432,7 +439,5 @@ void eddy__rt_client_receive(eddy_rt_client_t *c, const char *text,
     break;
   }
   }
-  if (m.op != EDDY__RT_OP_CONNECT)
-    c->flags |= EDDY__RT_C_ASKED;
   eddy__rt_msg_clear(&m);
 }

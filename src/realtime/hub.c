@@ -469,10 +469,20 @@ void eddy_rt_close(eddy_rt_t *hub, eddy_call_cb cb, void *arg) {
 /* ---- Other transports
  * ------------------------------------------------------*/
 
+void eddy__rt_log_attach(const eddy_rt_client_t *c, const eddy_addr_t *peer) {
+  if (eddy_log_get_level() > EDDY_LOG_DEBUG)
+    return;
+  char addr[128] = "-";
+  if (peer != NULL)
+    eddy_addr_format(peer, addr, sizeof(addr));
+  eddy_log(EDDY_LOG_DEBUG, "realtime.attached",
+           "client=%llu transport=%s peer=%s", (unsigned long long)c->id,
+           c->transport, addr);
+}
+
 int eddy_rt_attach(eddy_rt_t *hub, const char *transport,
                    const eddy_rt_conn_ops_t *ops, void *conn,
                    const eddy_addr_t *peer, eddy_rt_client_t **out) {
-  (void)peer;
   if (hub == NULL || ops == NULL || ops->send == NULL || ops->close == NULL ||
       out == NULL)
     return UV_EINVAL;
@@ -482,6 +492,7 @@ int eddy_rt_attach(eddy_rt_t *hub, const char *transport,
     return rc;
   c->ops = ops;
   c->conn = conn;
+  eddy__rt_log_attach(c, peer);
   eddy__rt_client_start(c);
   *out = c;
   return 0;

@@ -259,10 +259,6 @@ static unsigned publish_error(int rc, const char **msg) {
   case UV_ENOENT:
     *msg = "unknown namespace";
     return 404;
-  case UV_EPERM:
-  case UV_EACCES:
-    *msg = "publishing there is not allowed";
-    return 403;
   case UV_E2BIG:
     *msg = "publication too large";
     return 413;

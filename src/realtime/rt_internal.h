@@ -291,6 +291,10 @@ size_t eddy__rt_deliver(eddy_rt_t *hub, eddy__rt_channel_t *ch,
  * channel ch from client `from` (may be NULL): the common path of client
  * and backend publishes. ch is freed before it returns when nothing keeps
  * it (no subscriber, no history). 0, UV_ENOMEM. */
+/* Logs a new client at debug level (event realtime.attached), with its
+ * transport and peer address (NULL: unknown). */
+void eddy__rt_log_attach(const eddy_rt_client_t *c, const eddy_addr_t *peer);
+
 /* The largest reply (history, presence) the hub builds; larger requests
  * get 413. The WebSocket queue has room for one such reply above
  * max_send_queue (ws.c), so a reply never trips the connection's own cap. */
@@ -301,8 +305,8 @@ size_t eddy__rt_deliver(eddy_rt_t *hub, eddy__rt_channel_t *ch,
 int eddy__rt_data_check(const eddy_rt_t *hub, const char *data, size_t len);
 /* eddy_rt_publish for data eddy__rt_data_check already passed (a
  * broadcast checks once for all its channels); the channel is checked. */
-int eddy__rt_publish_checked(eddy_rt_t *hub, const char *channel,
-                             size_t chlen, const char *data, size_t len,
+int eddy__rt_publish_checked(eddy_rt_t *hub, const char *channel, size_t chlen,
+                             const char *data, size_t len,
                              eddy_rt_published_t *out);
 int eddy__rt_publish(eddy_rt_t *hub, eddy__rt_channel_t *ch, const char *data,
                      size_t dlen, const eddy_rt_client_t *from,
@@ -366,7 +370,6 @@ struct eddy_rt_s {
   int handles_open;
   eddy_call_cb close_cb;
   void *close_arg;
-  eddy__soon_t soon;
 
   uint64_t subscriptions;
   uint64_t published_total, delivered_total, dropped_slow_total;

@@ -82,7 +82,7 @@ void eddy_rt_ws_handler(eddy_http_request_t *req, void *arg) {
   int rc = eddy__rt_client_new(hub, "websocket", &c);
   if (rc != 0) {
     eddy_http_respond_error(req, 503,
-                            rc == UV_ENOMEM       ? "out of memory"
+                            rc == UV_ENOMEM      ? "out of memory"
                             : rc == UV_ESHUTDOWN ? "server stopping"
                                                  : "too many clients");
     return;
@@ -90,6 +90,9 @@ void eddy_rt_ws_handler(eddy_http_request_t *req, void *arg) {
   eddy_ws_config_t cfg;
   eddy__rt_ws_config(hub, &cfg);
   eddy_ws_t *ws;
+  /* Read before the upgrade: the request is gone once it succeeded. */
+  eddy_addr_t peer;
+  int has_peer = eddy_http_peer(req, &peer) == 0;
   rc = eddy_ws_accept(req, &cfg, &handlers, c, &ws);
   if (rc != 0) {
     /* Answered by eddy_ws_accept (400, 403, 426, 500); no handler runs. */
@@ -99,5 +102,6 @@ void eddy_rt_ws_handler(eddy_http_request_t *req, void *arg) {
     eddy__rt_hub_settle(hub);
     return;
   }
+  eddy__rt_log_attach(c, has_peer ? &peer : NULL);
   eddy__rt_ws_bind(c, ws);
 }

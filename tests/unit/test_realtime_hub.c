@@ -572,6 +572,18 @@ Test(rt_hub, tokens_and_connect_timeout) {
   cr_assert_eq(d->code, 4002);
   cr_assert_str_eq(d->reason, "connect timeout");
   cr_assert_eq(c->closed, 0);
+  /* A connect that does not parse says what is wrong, not "connect
+   * first", and still closes with 4001. */
+  rt_peer_t *e = rt_peer_new(f.hub);
+  rt_peer_say(e, "{\"op\":\"connect\",\"id\":5,\"tokn\":\"x\"}");
+  json_t *rep = rt_peer_json(e);
+  cr_assert_eq(json_integer_value(json_object_get(rep, "code")), 400);
+  cr_assert_not_null(
+      strstr(json_string_value(json_object_get(rep, "message")), "tokn"),
+      "the message names the field");
+  json_decref(rep);
+  cr_assert_eq(e->code, 4001);
+  rt_peer_free(e);
   rt_peer_free(a);
   rt_peer_free(b);
   rt_peer_free(c);
@@ -648,9 +660,8 @@ Test(rt_hub, replies_are_bounded) {
   data[0] = data[SIZE - 1] = '"';
   eddy_rt_published_t first;
   for (int i = 0; i < COUNT; i++)
-    cr_assert_eq(eddy_rt_publish(f.hub, "big:h", data, SIZE,
-                                 i == 0 ? &first : NULL),
-                 0);
+    cr_assert_eq(
+        eddy_rt_publish(f.hub, "big:h", data, SIZE, i == 0 ? &first : NULL), 0);
   free(data);
   rt_peer_t *p = rt_peer_new(f.hub);
   rt_peer_say(p, "{\"op\":\"subscribe\",\"id\":1,\"channel\":\"big:h\","
@@ -667,8 +678,7 @@ Test(rt_hub, replies_are_bounded) {
            first.epoch);
   rt_peer_say(p, req);
   json_t *rep = rt_peer_json(p);
-  cr_assert_str_eq(json_string_value(json_object_get(rep, "op")),
-                   "subscribed");
+  cr_assert_str_eq(json_string_value(json_object_get(rep, "op")), "subscribed");
   cr_assert(json_is_false(json_object_get(rep, "recovered")));
   cr_assert_eq(json_array_size(json_object_get(rep, "publications")), 0);
   cr_assert_str_eq(json_string_value(json_object_get(rep, "reason")),
@@ -684,5 +694,25 @@ Test(rt_hub, replies_are_bounded) {
   cr_assert_eq(p->closed, 0);
   rt_peer_free(p);
   rt_peer_free(q);
+  fx_done(&f);
+}
+
+/* connect must be the first message, even after a request that was
+ * refused for its fields. */
+Test(rt_hub, connect_after_a_refused_request) {
+  fx_t f;
+  fx_init(&f);
+  fx_start(&f);
+  rt_peer_t *a = rt_peer_new(f.hub);
+  rt_peer_say(a, "{\"op\":\"subscribe\",\"id\":1,\"channel\":\"chat:x\","
+                 "\"bogus\":1}");
+  json_t *rep = rt_peer_json(a);
+  cr_assert_eq(json_integer_value(json_object_get(rep, "code")), 400);
+  json_decref(rep);
+  rt_peer_say(a, "{\"op\":\"connect\",\"id\":2}");
+  rt_peer_expect(a, "{\"op\":\"error\",\"id\":2,\"code\":409,\"message\":"
+                    "\"connect must be the first message\"}");
+  cr_assert_eq(a->closed, 0);
+  rt_peer_free(a);
   fx_done(&f);
 }
