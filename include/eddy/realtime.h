@@ -58,7 +58,7 @@ typedef struct eddy_rt_client_s eddy_rt_client_t;
 #define EDDY_RT_CLOSE_BAD_REQUEST 4000     /* malformed or unknown message */
 #define EDDY_RT_CLOSE_UNAUTHORIZED 4001    /* bad or expired token */
 #define EDDY_RT_CLOSE_CONNECT_TIMEOUT 4002 /* no connect when one is needed */
-#define EDDY_RT_CLOSE_LIMIT 4003           /* a SockJS session the hub cannot take */
+#define EDDY_RT_CLOSE_LIMIT 4003           /* SockJS session not taken */
 #define EDDY_RT_CLOSE_SHUTDOWN 4004        /* the server is stopping */
 #define EDDY_RT_CLOSE_SLOW 4008            /* send queue full */
 
