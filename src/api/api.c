@@ -284,32 +284,3 @@ int eddy__api_query_u64(eddy_http_request_t *req, eddy_form_t *q,
   *v = n;
   return 0;
 }
-
-int eddy__api_rt_status(int rc, const char **message) {
-  switch (rc) {
-  case UV_EINVAL:
-    *message = "bad channel name";
-    return 400;
-  case EDDY_EPARSE:
-    *message = "data is not one JSON value";
-    return 400;
-  case UV_ENOENT:
-    *message = "unknown namespace";
-    return 404;
-  case UV_EPERM:
-    *message = "not allowed in this namespace";
-    return 403;
-  case UV_E2BIG:
-    *message = "publication too large";
-    return 413;
-  case UV_EBUSY:
-    *message = "too many channels";
-    return 503;
-  case UV_ENOMEM:
-    *message = "out of memory";
-    return 503;
-  default:
-    *message = eddy_strerror(rc);
-    return 500;
-  }
-}

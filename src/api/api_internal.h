@@ -60,10 +60,6 @@ int eddy__api_query_u64(eddy_http_request_t *req, struct eddy_form_s *q,
                         const char *name, uint64_t def, uint64_t max,
                         uint64_t *v);
 
-/* The HTTP status and message for an error of the hub's publish and
- * query functions. */
-int eddy__api_rt_status(int rc, const char **message);
-
 /* Handlers (arg: the API). */
 void eddy__api_publish(eddy_http_request_t *req, void *arg);
 void eddy__api_broadcast(eddy_http_request_t *req, void *arg);

@@ -23,7 +23,7 @@ static eddy_api_t *enter_hub(eddy_http_request_t *req, void *arg) {
 
 static void rt_error(eddy_http_request_t *req, int rc) {
   const char *msg;
-  int status = eddy__api_rt_status(rc, &msg);
+  int status = eddy__rt_error_status(rc, &msg);
   eddy__api_error(req, status, msg);
 }
 
@@ -139,7 +139,7 @@ void eddy__api_broadcast(eddy_http_request_t *req, void *arg) {
       one = published_json(ch, &res);
     } else {
       const char *msg;
-      int status = eddy__api_rt_status(prc, &msg);
+      int status = eddy__rt_error_status(prc, &msg);
       one = json_pack("{s:s,s:s,s:i}", "channel", ch, "error", msg, "status",
                       status);
     }

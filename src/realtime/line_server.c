@@ -247,33 +247,6 @@ static void quit(conn_t *c) {
     eddy_transport_lose_connection(c->lr.protocol.transport);
 }
 
-/* The HTTP-like status and message for an error of eddy_rt_publish. */
-static unsigned publish_error(int rc, const char **msg) {
-  switch (rc) {
-  case UV_EINVAL:
-    *msg = "bad channel name";
-    return 400;
-  case EDDY_EPARSE:
-    *msg = "data is not one JSON value";
-    return 400;
-  case UV_ENOENT:
-    *msg = "unknown namespace";
-    return 404;
-  case UV_E2BIG:
-    *msg = "publication too large";
-    return 413;
-  case UV_EBUSY:
-    *msg = "too many channels";
-    return 503;
-  case UV_ENOMEM:
-    *msg = "out of memory";
-    return 503;
-  default:
-    *msg = eddy_strerror(rc);
-    return 500;
-  }
-}
-
 static int publish_one(conn_t *c, const char *name, size_t len,
                        const eddy__rt_line_t *l, eddy_rt_published_t *res) {
   char channel[EDDY_RT_CHANNEL_MAX + 1];
@@ -289,7 +262,7 @@ static void do_publish(conn_t *c, const eddy__rt_line_t *l) {
   const char *msg;
   int rc = publish_one(c, l->arg, l->arg_len, l, &res);
   if (rc != 0) {
-    unsigned code = publish_error(rc, &msg);
+    unsigned code = (unsigned)eddy__rt_error_status(rc, &msg);
     replyf(c, "ERR %u %s\n", code, msg);
     return;
   }
@@ -308,7 +281,7 @@ static void do_broadcast(conn_t *c, const eddy__rt_line_t *l) {
    * once, before any channel. */
   int drc = eddy__rt_data_check(c->svc->hub, l->data, l->data_len);
   if (drc != 0) {
-    unsigned code = publish_error(drc, &msg);
+    unsigned code = (unsigned)eddy__rt_error_status(drc, &msg);
     replyf(c, "ERR %u %s\n", code, msg);
     return;
   }
@@ -328,7 +301,7 @@ static void do_broadcast(conn_t *c, const eddy__rt_line_t *l) {
     replyf(c, "OK %zu\n", ok);
     return;
   }
-  unsigned code = publish_error(first_err, &msg);
+  unsigned code = (unsigned)eddy__rt_error_status(first_err, &msg);
   replyf(c, "ERR %u %s on %.*s (published to %zu of %zu channels)\n", code, msg,
          (int)bad_len, bad, ok, l->nchannels);
 }

@@ -130,8 +130,37 @@ int eddy_rt_publish(eddy_rt_t *hub, const char *channel, const char *data,
   return publish_named(hub, channel, strlen(channel), data, len, 0, out);
 }
 
-int eddy__rt_publish_checked(eddy_rt_t *hub, const char *channel,
-                             size_t chlen, const char *data, size_t len,
+int eddy__rt_publish_checked(eddy_rt_t *hub, const char *channel, size_t chlen,
+                             const char *data, size_t len,
                              eddy_rt_published_t *out) {
   return publish_named(hub, channel, chlen, data, len, 1, out);
+}
+
+int eddy__rt_error_status(int rc, const char **message) {
+  switch (rc) {
+  case UV_EINVAL:
+    *message = "bad channel name";
+    return 400;
+  case EDDY_EPARSE:
+    *message = "data is not one JSON value";
+    return 400;
+  case UV_ENOENT:
+    *message = "unknown namespace";
+    return 404;
+  case UV_EPERM:
+    *message = "not allowed in this namespace";
+    return 403;
+  case UV_E2BIG:
+    *message = "publication too large";
+    return 413;
+  case UV_EBUSY:
+    *message = "too many channels";
+    return 503;
+  case UV_ENOMEM:
+    *message = "out of memory";
+    return 503;
+  default:
+    *message = eddy_strerror(rc);
+    return 500;
+  }
 }

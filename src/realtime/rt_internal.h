@@ -300,6 +300,11 @@ void eddy__rt_log_attach(const eddy_rt_client_t *c, const eddy_addr_t *peer);
  * max_send_queue (ws.c), so a reply never trips the connection's own cap. */
 #define EDDY__RT_REPLY_MAX ((size_t)8u * 1024u * 1024u)
 
+/* The HTTP-like status and message for an error of the hub's public
+ * functions (publish, presence, history): what the HTTP API answers and
+ * what the line protocol puts after ERR. */
+int eddy__rt_error_status(int rc, const char **message);
+
 /* Whether data may be published: at most max_publication bytes of one
  * JSON value. 0, UV_E2BIG or EDDY_EPARSE. */
 int eddy__rt_data_check(const eddy_rt_t *hub, const char *data, size_t len);
