@@ -284,3 +284,22 @@ int eddy__api_query_u64(eddy_http_request_t *req, eddy_form_t *q,
   *v = n;
   return 0;
 }
+
+int eddy__api_list_query(eddy_http_request_t *req, uint64_t def, uint64_t max,
+                         eddy_api_list_t *out) {
+  memset(out, 0, sizeof(*out));
+  if (eddy__api_query(req, &out->q) != 0)
+    return -1;
+  if (eddy__api_query_u64(req, out->q, "limit", def, max, &out->limit) != 0) {
+    eddy_form_free(out->q);
+    out->q = NULL;
+    return -1;
+  }
+  if (out->limit == 0)
+    out->limit = def;
+  if (out->q != NULL)
+    out->prefix = eddy_form_get(out->q, "prefix", &out->prefix_len);
+  if (out->prefix == NULL)
+    out->prefix_len = 0;
+  return 0;
+}

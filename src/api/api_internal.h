@@ -60,6 +60,18 @@ int eddy__api_query_u64(eddy_http_request_t *req, struct eddy_form_s *q,
                         const char *name, uint64_t def, uint64_t max,
                         uint64_t *v);
 
+/* A listing's query: ?prefix=P&limit=N (N up to max; 0 or absent: def).
+ * 0, or answers 400 and returns -1. prefix (NULL: none) points into q,
+ * which the caller frees with eddy_form_free when done with it. */
+typedef struct {
+  struct eddy_form_s *q;
+  const char *prefix;
+  size_t prefix_len;
+  uint64_t limit;
+} eddy_api_list_t;
+int eddy__api_list_query(eddy_http_request_t *req, uint64_t def, uint64_t max,
+                         eddy_api_list_t *out);
+
 /* Handlers (arg: the API). */
 void eddy__api_publish(eddy_http_request_t *req, void *arg);
 void eddy__api_broadcast(eddy_http_request_t *req, void *arg);

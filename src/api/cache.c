@@ -205,24 +205,15 @@ void eddy__api_cache_list(eddy_http_request_t *req, void *arg) {
   eddy_api_t *api = enter_cache(req, arg);
   if (api == NULL)
     return;
-  eddy_form_t *q;
-  uint64_t limit;
-  if (eddy__api_query(req, &q) != 0)
+  eddy_api_list_t l;
+  if (eddy__api_list_query(req, api->max_keys, api->max_keys, &l) != 0)
     return;
-  if (eddy__api_query_u64(req, q, "limit", api->max_keys, api->max_keys,
-                          &limit) != 0) {
-    eddy_form_free(q);
-    return;
-  }
-  size_t plen = 0;
-  const char *prefix = q != NULL ? eddy_form_get(q, "prefix", &plen) : NULL;
   char **keys;
   size_t n;
   int truncated;
-  int rc = eddy_cache_keys(api->cache, prefix, prefix != NULL ? plen : 0,
-                           limit == 0 ? api->max_keys : (size_t)limit, &keys,
-                           &n, &truncated);
-  eddy_form_free(q);
+  int rc = eddy_cache_keys(api->cache, l.prefix, l.prefix_len, (size_t)l.limit,
+                           &keys, &n, &truncated);
+  eddy_form_free(l.q);
   if (rc != 0) {
     eddy__api_error(req, 500, "out of memory");
     return;

@@ -77,23 +77,15 @@ void eddy__api_locks_list(eddy_http_request_t *req, void *arg) {
   eddy_api_t *api = enter_locks(req, arg);
   if (api == NULL)
     return;
-  eddy_form_t *q;
-  uint64_t limit;
-  if (eddy__api_query(req, &q) != 0)
+  eddy_api_list_t l;
+  if (eddy__api_list_query(req, 1000, EDDY__API_LIST_MAX, &l) != 0)
     return;
-  if (eddy__api_query_u64(req, q, "limit", 1000, EDDY__API_LIST_MAX, &limit) !=
-      0) {
-    eddy_form_free(q);
-    return;
-  }
-  size_t plen = 0;
-  const char *prefix = q != NULL ? eddy_form_get(q, "prefix", &plen) : NULL;
   eddy_locks_entry_t *e;
   size_t n;
   int truncated;
-  int rc = eddy_locks_list(api->locks, prefix, prefix != NULL ? plen : 0,
-                           (size_t)limit, &e, &n, &truncated);
-  eddy_form_free(q);
+  int rc = eddy_locks_list(api->locks, l.prefix, l.prefix_len, (size_t)l.limit,
+                           &e, &n, &truncated);
+  eddy_form_free(l.q);
   if (rc != 0) {
     query_error(req, rc);
     return;

@@ -198,21 +198,14 @@ void eddy__api_channels(eddy_http_request_t *req, void *arg) {
   eddy_api_t *api = enter_hub(req, arg);
   if (api == NULL)
     return;
-  eddy_form_t *q;
-  uint64_t limit;
-  if (eddy__api_query(req, &q) != 0)
+  eddy_api_list_t l;
+  if (eddy__api_list_query(req, 1000, EDDY__API_LIST_MAX, &l) != 0)
     return;
-  if (eddy__api_query_u64(req, q, "limit", 1000, EDDY__API_LIST_MAX, &limit) !=
-      0) {
-    eddy_form_free(q);
-    return;
-  }
-  const char *prefix = q != NULL ? eddy_form_get(q, "prefix", NULL) : NULL;
   /* One more than asked tells whether the listing was cut. */
-  size_t want = limit == 0 ? 1000 : (size_t)limit;
+  size_t want = (size_t)l.limit;
   json_t *list = NULL;
-  int rc = eddy_rt_channels(api->hub, prefix, want + 1, &list);
-  eddy_form_free(q);
+  int rc = eddy_rt_channels(api->hub, l.prefix, want + 1, &list);
+  eddy_form_free(l.q);
   if (rc != 0) {
     rt_error(req, rc);
     return;
